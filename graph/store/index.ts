@@ -1,0 +1,17 @@
+export type {
+  Condition,
+  ConditionOp,
+  Direction,
+  Doc,
+  EdgeDoc,
+  EdgeQuery,
+  FindOptions,
+  FindResult,
+  GraphStore,
+  Neighbor,
+  SortKey,
+  StoreCapabilities,
+  Where,
+  WriteOptions,
+} from './port.js';
+export { SqliteGraphStore, type SqliteGraphStoreOptions } from './sqlite-store.js';

@@ -1,0 +1,73 @@
+/**
+ * Table layout of the SQLite adapter. One table per collection, shared by all workflows:
+ * `rid` (insertion order), `key`, `workflow`, `rev`, `body` (the document as JSON, without
+ * metadata). Edge tables add `efrom`/`eto`. Hot fields are virtual generated columns over the
+ * JSON so they can be indexed while the document stays one JSON value.
+ */
+import { ALL_COLLECTION_NAMES, isEdgeCollection, type CollectionName } from '../model.js';
+
+/** Dotted field path → generated column name, per collection. */
+export const HOT_FIELDS: Partial<Record<CollectionName, Readonly<Record<string, string>>>> = {
+  workflows: { name: 'f_name', user: 'f_user' },
+  jobs: {
+    status: 'f_status',
+    name: 'f_name',
+    'internal.num_gpus': 'f_gpus',
+    'internal.runtime_seconds': 'f_runtime',
+    'internal.memory_bytes': 'f_memory',
+    'internal.scheduler_config_id': 'f_scheduler',
+  },
+  files: { name: 'f_name', path: 'f_path' },
+  user_data: { name: 'f_name' },
+  resource_requirements: { name: 'f_name' },
+  local_schedulers: { name: 'f_name' },
+  slurm_schedulers: { name: 'f_name' },
+  aws_schedulers: { name: 'f_name' },
+  results: { job_key: 'f_job_key', run_id: 'f_run_id' },
+  events: { timestamp: 'f_timestamp', category: 'f_category' },
+  compute_nodes: { hostname: 'f_hostname', is_active: 'f_is_active' },
+  job_process_stats: { job_key: 'f_job_key' },
+  scheduled_compute_nodes: { status: 'f_status', scheduler_config_id: 'f_scheduler_config_id' },
+};
+
+/** Extra composite indexes beyond (workflow, hot field). */
+const EXTRA_INDEXES: Partial<Record<CollectionName, readonly string[][]>> = {
+  jobs: [['workflow', 'f_status', 'f_gpus', 'f_runtime', 'f_memory']],
+  results: [['workflow', 'f_job_key', 'f_run_id']],
+};
+
+export function jsonPath(field: string): string {
+  return '$' + field.split('.').map((seg) => `."${seg}"`).join('');
+}
+
+/** The statements that create every table and index. Idempotent. */
+export function schemaStatements(): string[] {
+  const out: string[] = [];
+  for (const name of ALL_COLLECTION_NAMES) {
+    const hot = HOT_FIELDS[name] ?? {};
+    const cols = [
+      'rid INTEGER PRIMARY KEY',
+      'key TEXT NOT NULL UNIQUE',
+      'workflow TEXT',
+      'rev TEXT NOT NULL',
+      'body TEXT NOT NULL',
+    ];
+    if (isEdgeCollection(name)) cols.push('efrom TEXT NOT NULL', 'eto TEXT NOT NULL');
+    for (const [field, col] of Object.entries(hot)) {
+      cols.push(`${col} GENERATED ALWAYS AS (json_extract(body, '${jsonPath(field)}')) VIRTUAL`);
+    }
+    out.push(`CREATE TABLE IF NOT EXISTS "${name}" (${cols.join(', ')})`);
+    out.push(`CREATE INDEX IF NOT EXISTS "ix_${name}_workflow" ON "${name}" (workflow)`);
+    for (const col of Object.values(hot)) {
+      out.push(`CREATE INDEX IF NOT EXISTS "ix_${name}_${col}" ON "${name}" (workflow, ${col})`);
+    }
+    for (const idx of EXTRA_INDEXES[name] ?? []) {
+      out.push(`CREATE INDEX IF NOT EXISTS "ix_${name}_${idx.join('_')}" ON "${name}" (${idx.join(', ')})`);
+    }
+    if (isEdgeCollection(name)) {
+      out.push(`CREATE INDEX IF NOT EXISTS "ix_${name}_from" ON "${name}" (efrom)`);
+      out.push(`CREATE INDEX IF NOT EXISTS "ix_${name}_to" ON "${name}" (eto)`);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,572 @@
+/**
+ * SqliteGraphStore: the embedded default store (better-sqlite3, one file, WAL).
+ *
+ * better-sqlite3 is synchronous, so each port operation runs to completion without yielding.
+ * A transaction is BEGIN IMMEDIATE … COMMIT around an async callback; while one is open, writes
+ * from outside it wait on a queue, so nothing interleaves with it (SQLite has one writer anyway).
+ * Reads from outside an open transaction are served at once.
+ */
+import Database from 'better-sqlite3';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import {
+  ALL_COLLECTION_NAMES,
+  EDGE_COLLECTION_NAMES,
+  GLOBAL_COLLECTIONS,
+  WORKFLOW_COLLECTION_NAMES,
+  collectionOf,
+  isEdgeCollection,
+  type CollectionName,
+  type EdgeCollectionName,
+} from '../model.js';
+import { WeftError, notFound, revisionConflict } from '../errors.js';
+import type {
+  Condition,
+  Direction,
+  Doc,
+  EdgeDoc,
+  EdgeQuery,
+  FindOptions,
+  FindResult,
+  GraphStore,
+  Neighbor,
+  StoreCapabilities,
+  Where,
+  WriteOptions,
+} from './port.js';
+import { HOT_FIELDS, jsonPath, schemaStatements } from './sqlite-schema.js';
+
+export interface SqliteGraphStoreOptions {
+  /** Database file path, or ':memory:' (unit tests only). */
+  path: string;
+}
+
+interface Row {
+  rid: number;
+  key: string;
+  workflow: string | null;
+  rev: string;
+  body: string;
+}
+
+const META_FIELDS = new Set(['_key', '_id', '_rev']);
+const SEGMENT = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+const IN_CHUNK = 500;
+
+function toSqlValue(v: unknown): unknown {
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  if (v === undefined) return null;
+  if (v !== null && typeof v === 'object') return JSON.stringify(v);
+  return v;
+}
+
+function conditionsOf(where: Where | undefined): Condition[] {
+  if (!where) return [];
+  if (Array.isArray(where)) return where as Condition[];
+  return Object.entries(where as Record<string, unknown>).map(([field, value]) => ({ field, op: '==' as const, value }));
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** Holds the synchronous implementation; the public store and transaction handles wrap it. */
+class SqliteCore {
+  readonly db: Database.Database;
+  private keyCounter = 0;
+  private revCounter = 0;
+  private readonly revPrefix = randomBytes(3).toString('hex');
+  private readonly stmtCache = new Map<string, Database.Statement>();
+
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('foreign_keys = OFF');
+    this.db.pragma('cache_size = -65536');
+    this.db.pragma('temp_store = MEMORY');
+  }
+
+  init(): void {
+    this.db.transaction(() => {
+      for (const s of schemaStatements()) this.db.exec(s);
+    })();
+    for (const name of ALL_COLLECTION_NAMES) {
+      const row = this.db.prepare(`SELECT MAX(CAST(key AS INTEGER)) AS m FROM "${name}" WHERE key GLOB '[0-9]*'`).get() as { m: number | null };
+      if (row.m !== null && row.m > this.keyCounter) this.keyCounter = row.m;
+    }
+  }
+
+  stmt(sql: string): Database.Statement {
+    let s = this.stmtCache.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.stmtCache.set(sql, s);
+    }
+    return s;
+  }
+
+  newKey(): string {
+    return String(++this.keyCounter);
+  }
+
+  noteKey(key: string): void {
+    if (/^[0-9]{1,15}$/.test(key)) {
+      const n = Number(key);
+      if (n > this.keyCounter) this.keyCounter = n;
+    }
+  }
+
+  newRev(): string {
+    return `${this.revPrefix}${(++this.revCounter).toString(36)}`;
+  }
+
+  toDoc(collection: string, row: Row): Doc {
+    const body = JSON.parse(row.body) as Record<string, unknown>;
+    return { _key: row.key, _id: `${collection}/${row.key}`, _rev: row.rev, ...body };
+  }
+
+  private wfClause(workflow: string | null): string {
+    return workflow === null ? 'workflow IS NULL' : 'workflow = ?';
+  }
+
+  private wfParams(workflow: string | null): unknown[] {
+    return workflow === null ? [] : [workflow];
+  }
+
+  fieldExpr(collection: CollectionName, field: string): string {
+    if (field === '_key') return 'key';
+    if (field === '_rev') return 'rev';
+    if (field === '_id') return `('${collection}/' || key)`;
+    if (isEdgeCollection(collection) && field === '_from') return 'efrom';
+    if (isEdgeCollection(collection) && field === '_to') return 'eto';
+    const hot = HOT_FIELDS[collection]?.[field];
+    if (hot) return hot;
+    const segs = field.split('.');
+    if (segs.some((s) => !SEGMENT.test(s))) {
+      throw new WeftError('VALIDATION_FAILED', `Invalid field path: ${field}`, { details: [{ path: [field], message: 'invalid field path', rule: 'field_path' }] });
+    }
+    return `json_extract(body, '${jsonPath(field)}')`;
+  }
+
+  whereSql(collection: CollectionName, workflow: string | null, where: Where | undefined): { sql: string; params: unknown[] } {
+    const parts = [this.wfClause(workflow)];
+    const params = this.wfParams(workflow);
+    for (const c of conditionsOf(where)) {
+      const expr = this.fieldExpr(collection, c.field);
+      switch (c.op) {
+        case '==':
+          if (c.value === null || c.value === undefined) parts.push(`${expr} IS NULL`);
+          else {
+            parts.push(`${expr} = ?`);
+            params.push(toSqlValue(c.value));
+          }
+          break;
+        case '!=':
+          if (c.value === null || c.value === undefined) parts.push(`${expr} IS NOT NULL`);
+          else {
+            parts.push(`(${expr} IS NULL OR ${expr} != ?)`);
+            params.push(toSqlValue(c.value));
+          }
+          break;
+        case '<':
+        case '<=':
+        case '>':
+        case '>=':
+          parts.push(`${expr} ${c.op} ?`);
+          params.push(toSqlValue(c.value));
+          break;
+        case 'in':
+        case 'not_in': {
+          const values = Array.isArray(c.value) ? c.value : [c.value];
+          if (values.length === 0) {
+            parts.push(c.op === 'in' ? '0' : '1');
+            break;
+          }
+          const list = values.map(() => '?').join(', ');
+          parts.push(c.op === 'in' ? `${expr} IN (${list})` : `(${expr} IS NULL OR ${expr} NOT IN (${list}))`);
+          params.push(...values.map(toSqlValue));
+          break;
+        }
+        default:
+          throw new WeftError('VALIDATION_FAILED', `Unknown operator ${String((c as Condition).op)}`);
+      }
+    }
+    return { sql: parts.join(' AND '), params };
+  }
+
+  cols(collection: CollectionName): string {
+    return 'rid, key, workflow, rev, body';
+  }
+
+  getRow(collection: CollectionName, workflow: string | null, key: string): Row | undefined {
+    return this.stmt(`SELECT ${this.cols(collection)} FROM "${collection}" WHERE key = ? AND ${this.wfClause(workflow)}`).get(key, ...this.wfParams(workflow)) as Row | undefined;
+  }
+
+  insert(collection: CollectionName, workflow: string | null, input: Record<string, unknown>): Doc {
+    const body: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(input)) if (!META_FIELDS.has(k) && v !== undefined) body[k] = v;
+    let key: string;
+    if (typeof input._key === 'string' && input._key !== '') {
+      key = input._key;
+      if (!SEGMENT.test(key) && !/^[0-9A-Za-z_\-:.@()+,=;$!*'%]+$/.test(key)) {
+        throw new WeftError('VALIDATION_FAILED', `Invalid _key: ${key}`, { details: [{ path: ['_key'], message: 'invalid key', rule: 'key' }] });
+      }
+      if (this.stmt(`SELECT 1 FROM "${collection}" WHERE key = ?`).get(key)) {
+        throw new WeftError('DUPLICATE_KEY', `${collection} document with _key ${key} already exists`, { extra: { collection, key } });
+      }
+      this.noteKey(key);
+    } else {
+      key = this.newKey();
+    }
+    const rev = this.newRev();
+    const json = JSON.stringify(body);
+    if (isEdgeCollection(collection)) {
+      const from = body._from;
+      const to = body._to;
+      if (typeof from !== 'string' || typeof to !== 'string') {
+        throw new WeftError('VALIDATION_FAILED', 'An edge needs _from and _to', { details: [{ path: ['_from'], message: 'required', rule: 'required' }] });
+      }
+      this.stmt(`INSERT INTO "${collection}" (key, workflow, rev, body, efrom, eto) VALUES (?, ?, ?, ?, ?, ?)`).run(key, workflow, rev, json, from, to);
+    } else {
+      this.stmt(`INSERT INTO "${collection}" (key, workflow, rev, body) VALUES (?, ?, ?, ?)`).run(key, workflow, rev, json);
+    }
+    return { _key: key, _id: `${collection}/${key}`, _rev: rev, ...body };
+  }
+
+  write(collection: CollectionName, workflow: string | null, key: string, next: Record<string, unknown>, mode: 'update' | 'replace', opts?: WriteOptions): Doc {
+    const row = this.getRow(collection, workflow, key);
+    if (!row) throw notFound(collection, key);
+    if (opts?.rev !== undefined && opts.rev !== row.rev) throw revisionConflict(`${collection}/${key}`, row.rev);
+    const current = JSON.parse(row.body) as Record<string, unknown>;
+    const body: Record<string, unknown> = mode === 'update' ? current : {};
+    for (const [k, v] of Object.entries(next)) {
+      if (META_FIELDS.has(k) || k === '_from' || k === '_to') continue;
+      if (v === undefined) delete body[k];
+      else body[k] = v;
+    }
+    if (isEdgeCollection(collection)) {
+      body._from = current._from;
+      body._to = current._to;
+    }
+    const rev = this.newRev();
+    this.stmt(`UPDATE "${collection}" SET rev = ?, body = ? WHERE rid = ?`).run(rev, JSON.stringify(body), row.rid);
+    return { _key: key, _id: `${collection}/${key}`, _rev: rev, ...body };
+  }
+
+  removeEdgesOf(id: string): void {
+    for (const e of EDGE_COLLECTION_NAMES) {
+      this.stmt(`DELETE FROM "${e}" WHERE efrom = ?`).run(id);
+      this.stmt(`DELETE FROM "${e}" WHERE eto = ?`).run(id);
+    }
+  }
+
+  remove(collection: CollectionName, workflow: string | null, key: string, opts?: WriteOptions): boolean {
+    const row = this.getRow(collection, workflow, key);
+    if (!row) return false;
+    if (opts?.rev !== undefined && opts.rev !== row.rev) throw revisionConflict(`${collection}/${key}`, row.rev);
+    this.stmt(`DELETE FROM "${collection}" WHERE rid = ?`).run(row.rid);
+    if (!isEdgeCollection(collection)) this.removeEdgesOf(`${collection}/${key}`);
+    return true;
+  }
+
+  removeWhere(collection: CollectionName, workflow: string | null, where?: Where): number {
+    const w = this.whereSql(collection, workflow, where);
+    if (isEdgeCollection(collection)) {
+      return this.db.prepare(`DELETE FROM "${collection}" WHERE ${w.sql}`).run(...w.params).changes;
+    }
+    const keys = (this.db.prepare(`SELECT key FROM "${collection}" WHERE ${w.sql}`).all(...w.params) as { key: string }[]).map((r) => r.key);
+    if (keys.length === 0) return 0;
+    const n = this.db.prepare(`DELETE FROM "${collection}" WHERE ${w.sql}`).run(...w.params).changes;
+    if (workflow !== null && conditionsOf(where).length === 0) {
+      // Every vertex of the collection goes: drop the workflow's edges that touch the collection.
+      const prefix = `${collection}/`;
+      for (const e of EDGE_COLLECTION_NAMES) {
+        this.stmt(`DELETE FROM "${e}" WHERE workflow = ? AND (substr(efrom, 1, ?) = ? OR substr(eto, 1, ?) = ?)`).run(workflow, prefix.length, prefix, prefix.length, prefix);
+      }
+    } else {
+      for (const k of keys) this.removeEdgesOf(`${collection}/${k}`);
+    }
+    return n;
+  }
+
+  find(collection: CollectionName, workflow: string | null, opts: FindOptions = {}): FindResult {
+    const w = this.whereSql(collection, workflow, opts.where);
+    const order = (opts.sort ?? []).map((s) => `${this.fieldExpr(collection, s.field)} ${s.direction === 'desc' ? 'DESC' : 'ASC'}`);
+    order.push('rid ASC');
+    let sql = `SELECT ${this.cols(collection)} FROM "${collection}" WHERE ${w.sql} ORDER BY ${order.join(', ')}`;
+    const params = [...w.params];
+    if (opts.limit !== undefined || opts.skip) {
+      sql += ' LIMIT ? OFFSET ?';
+      params.push(opts.limit ?? -1, opts.skip ?? 0);
+    }
+    const rows = this.stmt(sql).all(...params) as Row[];
+    const items = rows.map((r) => this.toDoc(collection, r));
+    let totalCount = -1;
+    if (opts.withTotal) {
+      const noPaging = opts.limit === undefined && !opts.skip;
+      totalCount = noPaging ? items.length : this.count(collection, workflow, opts.where);
+    }
+    return { items, totalCount };
+  }
+
+  count(collection: CollectionName, workflow: string | null, where?: Where): number {
+    const w = this.whereSql(collection, workflow, where);
+    return (this.stmt(`SELECT COUNT(*) AS n FROM "${collection}" WHERE ${w.sql}`).get(...w.params) as { n: number }).n;
+  }
+
+  getMany(collection: CollectionName, workflow: string | null, keys: readonly string[]): Doc[] {
+    const byKey = new Map<string, Doc>();
+    for (const part of chunks(keys, IN_CHUNK)) {
+      const sql = `SELECT ${this.cols(collection)} FROM "${collection}" WHERE ${this.wfClause(workflow)} AND key IN (${part.map(() => '?').join(', ')})`;
+      for (const r of this.stmt(sql).all(...this.wfParams(workflow), ...part) as Row[]) byKey.set(r.key, this.toDoc(collection, r));
+    }
+    const out: Doc[] = [];
+    for (const k of keys) {
+      const d = byKey.get(k);
+      if (d) out.push(d);
+    }
+    return out;
+  }
+
+  edges(collection: EdgeCollectionName, workflow: string, query: EdgeQuery): EdgeDoc[] {
+    const parts = ['workflow = ?'];
+    const params: unknown[] = [workflow];
+    for (const [col, value] of [['efrom', query.from], ['eto', query.to]] as const) {
+      if (value === undefined) continue;
+      const list = typeof value === 'string' ? [value] : value;
+      if (list.length === 0) return [];
+      if (list.length > IN_CHUNK) {
+        // Large id lists: page through them so the statement stays small.
+        const out: EdgeDoc[] = [];
+        for (const part of chunks(list, IN_CHUNK)) out.push(...this.edges(collection, workflow, { ...query, [col === 'efrom' ? 'from' : 'to']: part }));
+        return out.sort((a, b) => Number(a._key) - Number(b._key));
+      }
+      parts.push(`${col} IN (${list.map(() => '?').join(', ')})`);
+      params.push(...list);
+    }
+    const rows = this.stmt(`SELECT rid, key, workflow, rev, body FROM "${collection}" WHERE ${parts.join(' AND ')} ORDER BY rid`).all(...params) as Row[];
+    return rows.map((r) => this.toDoc(collection, r) as EdgeDoc);
+  }
+
+  neighbors(collection: EdgeCollectionName, workflow: string, ids: readonly string[], direction: Direction): Neighbor[] {
+    const edges = this.edges(collection, workflow, direction === 'outbound' ? { from: ids } : { to: ids });
+    const wanted = new Map<string, string[]>();
+    for (const e of edges) {
+      const other = direction === 'outbound' ? e._to : e._from;
+      const coll = collectionOf(other);
+      if (!coll) continue;
+      const list = wanted.get(coll) ?? [];
+      list.push(other.slice(other.lastIndexOf('/') + 1));
+      wanted.set(coll, list);
+    }
+    const docs = new Map<string, Doc>();
+    for (const [coll, keys] of wanted) {
+      if (!(ALL_COLLECTION_NAMES as readonly string[]).includes(coll)) continue;
+      for (const d of this.getMany(coll as CollectionName, workflow, [...new Set(keys)])) docs.set(d._id, d);
+    }
+    return edges.map((edge) => ({ edge, vertex: docs.get(direction === 'outbound' ? edge._to : edge._from) ?? null }));
+  }
+
+  removeWorkflow(workflow: string): void {
+    for (const name of [...WORKFLOW_COLLECTION_NAMES, ...EDGE_COLLECTION_NAMES]) {
+      this.stmt(`DELETE FROM "${name}" WHERE workflow = ?`).run(workflow);
+    }
+    for (const name of GLOBAL_COLLECTIONS) this.stmt(`DELETE FROM "${name}" WHERE key = ?`).run(workflow);
+  }
+}
+
+/** The operations, bound to a core; `run` decides how a write is scheduled. */
+class SqliteOps implements GraphStore {
+  readonly capabilities: StoreCapabilities;
+
+  constructor(
+    protected readonly core: () => SqliteCore,
+    private readonly runWrite: <T>(fn: () => T) => Promise<T>,
+    private readonly runTx: <T>(fn: (tx: GraphStore) => Promise<T>) => Promise<T>,
+    durable: boolean,
+  ) {
+    this.capabilities = { kind: 'sqlite', durable };
+  }
+
+  async open(): Promise<void> {
+    /* opened by SqliteGraphStore */
+  }
+
+  async close(): Promise<void> {
+    /* closed by SqliteGraphStore */
+  }
+
+  insert(collection: CollectionName, workflow: string | null, doc: Record<string, unknown>): Promise<Doc> {
+    return this.runWrite(() => this.core().insert(collection, workflow, doc));
+  }
+
+  insertMany(collection: CollectionName, workflow: string | null, docs: readonly Record<string, unknown>[]): Promise<Doc[]> {
+    return this.runWrite(() => {
+      const c = this.core();
+      return c.db.inTransaction
+        ? docs.map((d) => c.insert(collection, workflow, d))
+        : c.db.transaction(() => docs.map((d) => c.insert(collection, workflow, d)))();
+    });
+  }
+
+  async get(collection: CollectionName, workflow: string | null, key: string): Promise<Doc | null> {
+    const c = this.core();
+    const row = c.getRow(collection, workflow, key);
+    return row ? c.toDoc(collection, row) : null;
+  }
+
+  async getMany(collection: CollectionName, workflow: string | null, keys: readonly string[]): Promise<Doc[]> {
+    return this.core().getMany(collection, workflow, keys);
+  }
+
+  update(collection: CollectionName, workflow: string | null, key: string, patch: Record<string, unknown>, opts?: WriteOptions): Promise<Doc> {
+    return this.runWrite(() => this.core().write(collection, workflow, key, patch, 'update', opts));
+  }
+
+  updateMany(collection: CollectionName, workflow: string | null, patches: readonly { key: string; patch: Record<string, unknown> }[]): Promise<number> {
+    return this.runWrite(() => {
+      const c = this.core();
+      const apply = (): number => {
+        let n = 0;
+        for (const { key, patch } of patches) {
+          if (!c.getRow(collection, workflow, key)) continue;
+          c.write(collection, workflow, key, patch, 'update');
+          n++;
+        }
+        return n;
+      };
+      return c.db.inTransaction ? apply() : c.db.transaction(apply)();
+    });
+  }
+
+  replace(collection: CollectionName, workflow: string | null, key: string, doc: Record<string, unknown>, opts?: WriteOptions): Promise<Doc> {
+    return this.runWrite(() => this.core().write(collection, workflow, key, doc, 'replace', opts));
+  }
+
+  remove(collection: CollectionName, workflow: string | null, key: string, opts?: WriteOptions): Promise<boolean> {
+    return this.runWrite(() => {
+      const c = this.core();
+      return c.db.inTransaction ? c.remove(collection, workflow, key, opts) : c.db.transaction(() => c.remove(collection, workflow, key, opts))();
+    });
+  }
+
+  removeWhere(collection: CollectionName, workflow: string | null, where?: Where): Promise<number> {
+    return this.runWrite(() => {
+      const c = this.core();
+      return c.db.inTransaction ? c.removeWhere(collection, workflow, where) : c.db.transaction(() => c.removeWhere(collection, workflow, where))();
+    });
+  }
+
+  async find(collection: CollectionName, workflow: string | null, opts?: FindOptions): Promise<FindResult> {
+    return this.core().find(collection, workflow, opts);
+  }
+
+  async count(collection: CollectionName, workflow: string | null, where?: Where): Promise<number> {
+    return this.core().count(collection, workflow, where);
+  }
+
+  async edges(collection: EdgeCollectionName, workflow: string, query: EdgeQuery): Promise<EdgeDoc[]> {
+    return this.core().edges(collection, workflow, query);
+  }
+
+  async neighbors(collection: EdgeCollectionName, workflow: string, ids: readonly string[], direction: Direction): Promise<Neighbor[]> {
+    return this.core().neighbors(collection, workflow, ids, direction);
+  }
+
+  removeWorkflow(workflow: string): Promise<void> {
+    return this.runWrite(() => {
+      const c = this.core();
+      if (c.db.inTransaction) c.removeWorkflow(workflow);
+      else c.db.transaction(() => c.removeWorkflow(workflow))();
+    });
+  }
+
+  transaction<T>(fn: (tx: GraphStore) => Promise<T>): Promise<T> {
+    return this.runTx(fn);
+  }
+}
+
+/** The embedded default store. */
+export class SqliteGraphStore extends SqliteOps {
+  private coreRef: SqliteCore | undefined;
+  private readonly path: string;
+  /** Tail of the queue of writers waiting for the open transaction to finish. */
+  private txTail: Promise<void> = Promise.resolve();
+  private txOpen = false;
+
+  constructor(options: SqliteGraphStoreOptions) {
+    let self: SqliteGraphStore | undefined;
+    const core = (): SqliteCore => {
+      if (!self?.coreRef) throw new WeftError('STORE_UNAVAILABLE', 'The SQLite store is not open');
+      return self.coreRef;
+    };
+    const runWrite = async <T>(fn: () => T): Promise<T> => {
+      while (self!.txOpen) await self!.txTail;
+      return fn();
+    };
+    const runTx = <T>(fn: (tx: GraphStore) => Promise<T>): Promise<T> => self!.runTransaction(fn);
+    super(core, runWrite, runTx, options.path !== ':memory:');
+    self = this;
+    this.path = options.path;
+  }
+
+  override async open(): Promise<void> {
+    if (this.coreRef) return;
+    const c = new SqliteCore(this.path);
+    c.init();
+    this.coreRef = c;
+  }
+
+  override async close(): Promise<void> {
+    while (this.txOpen) await this.txTail;
+    this.coreRef?.db.close();
+    this.coreRef = undefined;
+  }
+
+  /** The raw better-sqlite3 handle, for benchmarks' baselines and diagnostics only. */
+  get database(): Database.Database {
+    if (!this.coreRef) throw new WeftError('STORE_UNAVAILABLE', 'The SQLite store is not open');
+    return this.coreRef.db;
+  }
+
+  private async runTransaction<T>(fn: (tx: GraphStore) => Promise<T>): Promise<T> {
+    while (this.txOpen) await this.txTail;
+    let release!: () => void;
+    this.txTail = new Promise<void>((r) => (release = r));
+    this.txOpen = true;
+    const core = this.coreRef;
+    if (!core) {
+      this.txOpen = false;
+      release();
+      throw new WeftError('STORE_UNAVAILABLE', 'The SQLite store is not open');
+    }
+    let active = true;
+    const handle: GraphStore = new SqliteOps(
+      () => {
+        if (!active) throw new WeftError('INTERNAL', 'A transaction handle was used after its transaction ended');
+        return core;
+      },
+      async (w) => w(),
+      <U>(inner: (tx: GraphStore) => Promise<U>): Promise<U> => inner(handle),
+      this.capabilities.durable,
+    );
+    core.db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = await fn(handle);
+      core.db.exec('COMMIT');
+      return result;
+    } catch (err) {
+      if (core.db.inTransaction) core.db.exec('ROLLBACK');
+      throw err;
+    } finally {
+      active = false;
+      this.txOpen = false;
+      release();
+    }
+  }
+}
