@@ -7,7 +7,8 @@
  *   every write. A write with `rev` set fails with REVISION_CONFLICT (409) when it is stale.
  * - Per-workflow collections take the workflow key as their second argument; global collections
  *   (`workflows`, `workflow_configs`, `workflow_statuses`) take `null`. A document of another
- *   workflow is "not found".
+ *   workflow is "not found". Returned documents do not show the workflow attribute the adapter
+ *   keeps (an adapter that stores it in the document strips it on the way out).
  * - `update` merges the patch into the top level of the document (a nested object in the patch
  *   replaces the stored one whole); `replace` writes the body as the whole document. Neither may
  *   change `_key`, `_id`, `_from`, `_to` or the workflow.
