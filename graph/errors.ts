@@ -22,6 +22,9 @@ export const ERROR_CODES = {
   UNSUPPORTED_MEDIA_TYPE: { httpStatus: 415, retryable: false, message: 'Unsupported content type' },
   STORE_UNAVAILABLE: { httpStatus: 503, retryable: true, message: 'The store is unavailable' },
   SCHEDULER_FAILED: { httpStatus: 502, retryable: true, message: 'The scheduler command failed' },
+  SSH_CONNECTION_FAILED: { httpStatus: 502, retryable: true, message: 'The SSH connection could not be made' },
+  SSH_HOST_KEY_REJECTED: { httpStatus: 502, retryable: false, message: 'The SSH host key is unknown or has changed' },
+  SSH_AUTH_FAILED: { httpStatus: 502, retryable: false, message: 'SSH authentication failed' },
   INTERNAL: { httpStatus: 500, retryable: false, message: 'Internal error' },
 } as const;
 
