@@ -1,3 +1,8 @@
-/** Public surface of the schedulers folder: the port and every adapter. */
+/** Public surface of the schedulers folder: the port, the executors and every adapter. */
 export * from './port.js';
 export * from './local-scheduler.js';
+export * from './executor.js';
+export * from './local-executor.js';
+export * from './ssh-executor.js';
+export * from './shell-quote.js';
+export * from './known-hosts.js';
