@@ -288,7 +288,7 @@ export interface CollectionInfo {
   readonly kind: 'vertex' | 'document';
   readonly schema: z.ZodType;
   /** Equality filters the list endpoint accepts (besides `_key`), with their types. */
-  readonly filters: Readonly<Record<string, 'string' | 'boolean'>>;
+  readonly filters: Readonly<Record<string, 'string' | 'boolean' | 'integer'>>;
   /** Human name used in messages and the OpenAPI document. */
   readonly title: string;
 }
@@ -307,21 +307,21 @@ export const WORKFLOW_COLLECTIONS = {
   },
   compute_node_stats: { name: 'compute_node_stats', kind: 'vertex', schema: ComputeNodeStatsSchema, filters: { hostname: 'string' }, title: 'compute node statistics' },
   files: { name: 'files', kind: 'vertex', schema: FileSchema, filters: { name: 'string', path: 'string' }, title: 'file' },
-  job_process_stats: { name: 'job_process_stats', kind: 'vertex', schema: JobProcessStatsSchema, filters: { job_key: 'string' }, title: 'job process statistics' },
+  job_process_stats: { name: 'job_process_stats', kind: 'vertex', schema: JobProcessStatsSchema, filters: { job_key: 'string', run_id: 'integer' }, title: 'job process statistics' },
   jobs: {
     name: 'jobs', kind: 'vertex', schema: JobSchema,
     filters: { name: 'string', command: 'string', status: 'string', cancel_on_blocking_job_failure: 'boolean', supports_termination: 'boolean' },
     title: 'job',
   },
-  local_schedulers: { name: 'local_schedulers', kind: 'vertex', schema: LocalSchedulerSchema, filters: { memory: 'string', name: 'string' }, title: 'local scheduler' },
+  local_schedulers: { name: 'local_schedulers', kind: 'vertex', schema: LocalSchedulerSchema, filters: { memory: 'string', name: 'string', num_cpus: 'integer' }, title: 'local scheduler' },
   resource_requirements: {
     name: 'resource_requirements', kind: 'vertex', schema: ResourceRequirementsSchema,
-    filters: { name: 'string', memory: 'string', runtime: 'string' }, title: 'resource requirements',
+    filters: { name: 'string', memory: 'string', runtime: 'string', num_cpus: 'integer', num_gpus: 'integer', num_nodes: 'integer' }, title: 'resource requirements',
   },
-  results: { name: 'results', kind: 'vertex', schema: ResultSchema, filters: { job_key: 'string', status: 'string' }, title: 'result' },
+  results: { name: 'results', kind: 'vertex', schema: ResultSchema, filters: { job_key: 'string', status: 'string', run_id: 'integer', return_code: 'integer' }, title: 'result' },
   slurm_schedulers: {
     name: 'slurm_schedulers', kind: 'vertex', schema: SlurmSchedulerSchema,
-    filters: { name: 'string', account: 'string', gres: 'string', mem: 'string', partition: 'string', qos: 'string', tmp: 'string', walltime: 'string' },
+    filters: { name: 'string', account: 'string', gres: 'string', mem: 'string', nodes: 'integer', partition: 'string', qos: 'string', tmp: 'string', walltime: 'string' },
     title: 'Slurm scheduler',
   },
   user_data: { name: 'user_data', kind: 'vertex', schema: UserDataSchema, filters: { name: 'string', is_ephemeral: 'boolean' }, title: 'user data' },
