@@ -6,3 +6,5 @@ export * from './local-executor.js';
 export * from './ssh-executor.js';
 export * from './shell-quote.js';
 export * from './known-hosts.js';
+export * from './sbatch-script.js';
+export * from './slurm-scheduler.js';
