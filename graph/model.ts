@@ -256,6 +256,12 @@ export const AwsSchedulerSchema = z.looseObject({
   max_instances: int().min(1).nullish(),
   tags: z.record(z.string(), z.string()).nullish(),
   market: z.enum(['spot', 'on-demand']).nullish(),
+  /** How to run weft on the instance (split like shell words, never run through a shell). Default `weft`. */
+  weft_command: str().nullish(),
+  /** Shell lines the user data runs before the worker (the user's own script, e.g. installing weft). */
+  setup_script: str().nullish(),
+  /** IAM instance profile name or ARN given to the instances. */
+  iam_instance_profile: str().nullish(),
 });
 
 export const ScheduledComputeNodeSchema = z.looseObject({
