@@ -15,3 +15,4 @@ export type {
   WriteOptions,
 } from './port.js';
 export { SqliteGraphStore, type SqliteGraphStoreOptions } from './sqlite-store.js';
+export { ArangoGraphStore, type ArangoGraphStoreOptions } from './arango-store.js';
