@@ -8,3 +8,4 @@ export * from './shell-quote.js';
 export * from './known-hosts.js';
 export * from './sbatch-script.js';
 export * from './slurm-scheduler.js';
+export * from './aws-scheduler.js';

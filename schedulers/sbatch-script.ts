@@ -27,7 +27,7 @@ export interface SbatchScriptOptions {
   env?: Readonly<Record<string, string>>;
   /**
    * Also mark the scheduled compute node active before the worker and complete after it, through
-   * `weft hpc slurm node-status`. Default true when the worker has a scheduledComputeNodeKey.
+   * `weft hpc node-status`. Default true when the worker has a scheduledComputeNodeKey.
    */
   markNodeStatus?: boolean;
 }
@@ -139,7 +139,7 @@ export function buildSbatchScript(opts: SbatchScriptOptions): string {
   const key = worker.scheduledComputeNodeKey;
   const mark = (opts.markNodeStatus ?? key !== undefined) && key !== undefined;
   const markLine = (status: string): string =>
-    `${weft} ${shellJoin(['hpc', 'slurm', 'node-status', '--url', worker.url, '--workflow', worker.workflow, '--key', key ?? '', '--status', status])} --slurm-job-id "$SLURM_JOB_ID" || echo "weft: could not mark the scheduled compute node ${status}" >&2`;
+    `${weft} ${shellJoin(['hpc', 'node-status', '--url', worker.url, '--workflow', worker.workflow, '--key', key ?? '', '--status', status])} --allocation-id "$SLURM_JOB_ID" || echo "weft: could not mark the scheduled compute node ${status}" >&2`;
   lines.push('');
   if (mark) lines.push(markLine('active'));
   const run = `${weft} ${shellJoin(workerArgs(worker))} "\${weft_args[@]}"`;

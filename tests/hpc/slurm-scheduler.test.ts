@@ -59,7 +59,7 @@ describe('sbatch request formation', () => {
     expect(script).toContain(
       `srun --nodes="$SLURM_JOB_NUM_NODES" --ntasks="$SLURM_JOB_NUM_NODES" --ntasks-per-node=1 /usr/bin/node '/opt/weft app/dist/cli/main.js' worker --url http://127.0.0.1:8080/torc-service --workflow 12 --scheduled-compute-node-key 99 "\${weft_args[@]}"`,
     );
-    expect(script).toContain(`'/opt/weft app/dist/cli/main.js' hpc slurm node-status --url http://127.0.0.1:8080/torc-service --workflow 12 --key 99 --status active`);
+    expect(script).toContain(`'/opt/weft app/dist/cli/main.js' hpc node-status --url http://127.0.0.1:8080/torc-service --workflow 12 --key 99 --status active`);
     // Without the flag: one worker, on the first node, that sees every node of the allocation.
     const single = buildSbatchScript({ config: { ...baseConfig, nodes: 4 }, jobName: 'j', workDir: '/w', worker, weftCommand: ['weft'] });
     expect(single).not.toContain('srun');
@@ -149,9 +149,9 @@ function suite(label: string, makeExecutor: (cluster: SlurmCluster) => Promise<{
     expect(final).toMatchObject({ state: 'complete', exitCode: 0 });
     const records = readLog(join(work, `${label}.log`)).filter((r) => r.job === handle.id);
     expect(records.map((r) => r.argv.slice(0, 3))).toEqual([
-      ['hpc', 'slurm', 'node-status'],
+      ['hpc', 'node-status', '--url'],
       ['worker', '--url', worker.url],
-      ['hpc', 'slurm', 'node-status'],
+      ['hpc', 'node-status', '--url'],
     ]);
     const w = records[1]!;
     expect(w.argv).toEqual(expect.arrayContaining(['--scheduler-config-id', 'slurm_schedulers/7', '--scheduled-compute-node-key', '99', '--num-cpus']));
@@ -159,7 +159,7 @@ function suite(label: string, makeExecutor: (cluster: SlurmCluster) => Promise<{
     expect(end).toBeGreaterThan(Date.now() / 1000 + 500); // a 10-minute walltime
     expect(end).toBeLessThan(Date.now() / 1000 + 610);
     expect(w.nodes).toBe(cluster.nodeName);
-    expect(records[2]!.argv).toEqual(expect.arrayContaining(['--status', 'complete', '--slurm-job-id', handle.id]));
+    expect(records[2]!.argv).toEqual(expect.arrayContaining(['--status', 'complete', '--allocation-id', handle.id]));
     // The script was removed after submission; Slurm's own output file exists.
     expect(existsSync(handle.scriptPath)).toBe(false);
     expect(existsSync(join(work, 'slurm out', `slurm_${handle.id}.o`))).toBe(true);
