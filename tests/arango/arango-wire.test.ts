@@ -3,6 +3,7 @@
  * recording listener on 127.0.0.1 (tests/arango/fake-arango.ts). These tests always run; the
  * behaviour against a real ArangoDB is the conformance suite in arango-conformance.test.ts.
  */
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ArangoGraphStore, type ArangoGraphStoreOptions } from '../../graph/store/arango-store.js';
 import { collectionPlan, edgeDefinitions, indexPlan } from '../../graph/store/arango-schema.js';
@@ -133,6 +134,18 @@ describe('arango store: what open() creates', () => {
     const replaced = fake.requests.filter((r) => r.method === 'PUT' && r.path.startsWith('/_db/weft/_api/gharial/workflow_graph/edge/'));
     expect(replaced).toHaveLength(1);
     expect(replaced[0]!.body.to.sort()).toEqual(['aws_schedulers', 'custom_schedulers', 'local_schedulers', 'slurm_schedulers']);
+  });
+
+  it('the README cluster script creates exactly the collections of the model, with the right types', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const script = /```js\n(\/\/ arangosh[\s\S]*?)```/.exec(readme)?.[1] ?? '';
+    const names = (line: RegExp) => [...script.matchAll(line)].flatMap((m) => [...m[1]!.matchAll(/'([a-z_]+)'/g)].map((x) => x[1]!));
+    const docs = [...names(/for \(const n of \[([^\]]*)\]\)\s*db\._create\(n, opts\)/g), 'jobs'];
+    const edges = names(/for \(const n of \[([^\]]*)\]\)\s*db\._createEdgeCollection/g);
+    const globals = names(/for \(const n of \[([^\]]*)\]\) db\._create\(n, \{ replicationFactor/g);
+    expect(docs.sort()).toEqual([...WORKFLOW_COLLECTION_NAMES].sort());
+    expect(edges.sort()).toEqual([...EDGE_COLLECTION_NAMES].sort());
+    expect(globals.sort()).toEqual([...GLOBAL_COLLECTIONS].sort());
   });
 
   it('the collection plan covers the model exactly once', () => {
