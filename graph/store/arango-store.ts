@@ -466,7 +466,7 @@ export class ArangoGraphStore extends ArangoOps {
     } catch (err) {
       const status = httpStatusOf(err);
       if (status === 401 || (isArangoError(err) && err.errorNum === ARANGO_ERRORS.HTTP_UNAUTHORIZED)) {
-        throw new WeftError('STORE_UNAVAILABLE', `ArangoDB at ${this.displayUrl} refused the credentials of ${this.who()} (HTTP 401) while trying to ${doing}`, { cause: err });
+        throw new WeftError('STORE_UNAVAILABLE', `ArangoDB at ${this.displayUrl} refused the credentials of ${this.who()} for database "${this.options.database}" (HTTP 401: a wrong password or token, or no access to that database) while trying to ${doing}`, { cause: err });
       }
       if (status === 403 || (isArangoError(err) && err.errorNum === ARANGO_ERRORS.FORBIDDEN)) {
         throw new WeftError('STORE_UNAVAILABLE', `ArangoDB at ${this.displayUrl}: ${this.who()} may not ${doing} in database "${this.options.database}" (${describeCause(err)})`, { cause: err });
