@@ -9,3 +9,6 @@ export * from './known-hosts.js';
 export * from './sbatch-script.js';
 export * from './slurm-scheduler.js';
 export * from './aws-scheduler.js';
+export * from './api.js';
+export * from './allocations.js';
+export * from './reconcile.js';

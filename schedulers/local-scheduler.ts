@@ -135,7 +135,13 @@ export class LocalScheduler implements Scheduler<LocalAllocationHandle> {
 
   async status(handle: LocalAllocationHandle): Promise<AllocationStatus> {
     const alloc = this.allocations.get(handle.id);
-    if (alloc === undefined) return { state: 'unknown', detail: 'not started by this scheduler' };
+    if (alloc === undefined) {
+      // Started by another process: all we can know is whether its pids are still alive.
+      const alive = handle.pids.filter(pidAlive);
+      return alive.length > 0
+        ? { state: 'running', detail: `${alive.length} of ${handle.pids.length} worker pids alive (started by another process)` }
+        : { state: 'unknown', detail: 'not started by this process and no worker pid is alive' };
+    }
     const running = alloc.children.filter((c, i) => alloc.exits[i] === null && alloc.signals[i] === null && alloc.spawnErrors[i] === null && c.exitCode === null && c.signalCode === null);
     if (running.length > 0) return { state: 'running', detail: `${running.length} of ${alloc.children.length} workers running` };
     if (alloc.canceled) return { state: 'canceled', exitCode: firstFailure(alloc), detail: 'canceled' };
@@ -149,7 +155,10 @@ export class LocalScheduler implements Scheduler<LocalAllocationHandle> {
   /** SIGTERM every worker, then SIGKILL the ones still alive after the grace period. */
   async cancel(handle: LocalAllocationHandle): Promise<void> {
     const alloc = this.allocations.get(handle.id);
-    if (alloc === undefined) return;
+    if (alloc === undefined) {
+      for (const pid of handle.pids.filter(pidAlive)) process.kill(pid, 'SIGTERM');
+      return;
+    }
     alloc.canceled = true;
     await stopAll(alloc, this.killGraceMs);
   }
@@ -166,6 +175,27 @@ export class LocalScheduler implements Scheduler<LocalAllocationHandle> {
   async close(): Promise<void> {
     await Promise.all([...this.allocations.values()].map((a) => stopAll(a, this.killGraceMs)));
   }
+}
+
+function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The handle a record's scheduler_id (`local-...:pid,pid`) stands for. */
+export function localHandleFromId(schedulerId: string): LocalAllocationHandle {
+  const [id = schedulerId, pids = ''] = schedulerId.split(':');
+  return { kind: 'local', id, pids: pids.split(',').filter(Boolean).map(Number) };
+}
+
+/** The scheduler_id to record for a local allocation: its id and its pids. */
+export function localIdOf(handle: LocalAllocationHandle): string {
+  return `${handle.id}:${handle.pids.join(',')}`;
 }
 
 function firstFailure(alloc: LocalAllocation): number | null {
