@@ -17,13 +17,13 @@
  */
 import { Database } from 'arangojs/databases';
 import type { AqlQuery } from 'arangojs/aql';
-import type { DocumentCollection, EdgeCollection } from 'arangojs/collections';
 import { isArangoError, isNetworkError } from 'arangojs/errors';
 import type { Transaction } from 'arangojs/transactions';
 import { EDGE_COLLECTION_NAMES, GLOBAL_COLLECTIONS, WORKFLOW_COLLECTION_NAMES, isEdgeCollection, type CollectionName, type EdgeCollectionName } from '../model.js';
 import { WeftError, notFound, revisionConflict } from '../errors.js';
 import type { Direction, Doc, EdgeDoc, EdgeQuery, FindOptions, FindResult, GraphStore, Neighbor, StoreCapabilities, Where, WriteOptions } from './port.js';
 import * as q from './arango-aql.js';
+import { DirectRunner, TxRunner, type AnyCollection, type Context, type Rows, type Runner } from './arango-runner.js';
 import { ARANGO_ERRORS, DEFAULT_RETRY_POLICY, backoffDelayMs, describeCause, httpStatusOf, isTransient, redactUrl, toWeftError, withRetry, type RetryPolicy } from './arango-errors.js';
 import { ensureSchema, isCluster, type ArangoClusterOptions } from './arango-schema.js';
 
@@ -53,7 +53,6 @@ export interface ArangoGraphStoreOptions {
 
 /** Documents per INSERT/REPLACE query; larger inputs become several queries in one transaction. */
 const CHUNK = 1000;
-const BATCH_SIZE = 5000;
 const ALL_COLLECTIONS: readonly CollectionName[] = [...GLOBAL_COLLECTIONS, ...WORKFLOW_COLLECTION_NAMES, ...EDGE_COLLECTION_NAMES];
 const DROPPED_ON_INSERT = new Set(['_id', '_rev', ...q.HIDDEN_ATTRS]);
 const DROPPED_ON_WRITE = new Set(['_key', '_id', '_rev', '_from', '_to', ...q.HIDDEN_ATTRS]);
@@ -64,85 +63,6 @@ let lastSeq = 0;
 function nextSeq(): number {
   lastSeq = Math.max(Date.now() * 1000, lastSeq + 1);
   return lastSeq;
-}
-
-type AnyCollection = DocumentCollection & EdgeCollection;
-
-interface Context {
-  db: Database;
-  /** URL for messages (no credentials). */
-  url: string;
-  coll(name: CollectionName): AnyCollection;
-  edgeColls: AnyCollection[];
-  perWorkflowColls: AnyCollection[];
-  globalColls: AnyCollection[];
-  policy: RetryPolicy;
-}
-
-interface QueryOpts {
-  idempotent: boolean;
-  fullCount?: boolean;
-  what: string;
-}
-
-interface Rows<T> {
-  items: T[];
-  fullCount: number | undefined;
-}
-
-/** Sends AQL: directly with retries, or as steps of one stream transaction. */
-interface Runner {
-  readonly inTx: boolean;
-  query<T>(query: AqlQuery, opts: QueryOpts): Promise<Rows<T>>;
-}
-
-async function collect<T>(db: Database, send: (fn: () => Promise<unknown>) => Promise<unknown>, query: AqlQuery, fullCount: boolean): Promise<Rows<T>> {
-  const cursor = (await send(() => db.query<T>(query, { batchSize: BATCH_SIZE, fullCount }))) as Awaited<ReturnType<Database['query']>>;
-  // Consume the whole cursor before anything else uses the transaction (a half-read cursor blocks it).
-  const items = (await cursor.all()) as T[];
-  return { items, fullCount: cursor.extra?.stats?.fullCount };
-}
-
-class DirectRunner implements Runner {
-  readonly inTx = false;
-  constructor(private readonly ctx: () => Context) {}
-
-  async query<T>(query: AqlQuery, opts: QueryOpts): Promise<Rows<T>> {
-    const ctx = this.ctx();
-    try {
-      return await withRetry(() => collect<T>(ctx.db, (fn) => fn(), query, opts.fullCount ?? false), { idempotent: opts.idempotent, policy: ctx.policy });
-    } catch (err) {
-      throw toWeftError(err, ctx.url, opts.what);
-    }
-  }
-}
-
-class TxRunner implements Runner {
-  readonly inTx = true;
-  private chain: Promise<unknown> = Promise.resolve();
-  private active = true;
-  constructor(private readonly ctx: Context, private readonly trx: Transaction) {}
-
-  /** Steps of a stream transaction may not overlap: queue them. */
-  query<T>(query: AqlQuery, opts: QueryOpts): Promise<Rows<T>> {
-    const run = async (): Promise<Rows<T>> => {
-      if (!this.active) throw new WeftError('INTERNAL', 'A transaction handle was used after its transaction ended');
-      try {
-        return await collect<T>(this.ctx.db, (fn) => this.trx.step(fn), query, opts.fullCount ?? false);
-      } catch (err) {
-        throw toWeftError(err, this.ctx.url, opts.what);
-      }
-    };
-    const p = this.chain.then(run, run);
-    this.chain = p.catch(() => undefined);
-    return p;
-  }
-
-  /** Wait for queued steps, then refuse new ones. */
-  async end(): Promise<void> {
-    await this.chain;
-    this.active = false;
-  }
 }
 
 /** Hidden attributes off, metadata kept. */
