@@ -1,0 +1,80 @@
+/**
+ * createApp: the Koa application (no listen). Middleware order: request logger → errors →
+ * not-found → JSON body (size limit) → API router → allowed methods (405).
+ */
+import { randomUUID } from 'node:crypto';
+import Koa from 'koa';
+import { koaBody } from 'koa-body';
+import type { Logger } from 'pino';
+import { WeftError } from '../graph/errors.js';
+import type { GraphStore } from '../graph/store/port.js';
+import { ApiRouter } from './api-router.js';
+import type { ResolvedServerConfig } from './config.js';
+import { errorMiddleware, notFoundMiddleware } from './errors.js';
+import { buildOpenApiDocument } from './openapi.js';
+import { registerAllRoutes } from './routes/index.js';
+import { WEFT_VERSION } from './version.js';
+
+export interface CreateAppOptions {
+  /** An opened store. The app never opens or closes it. */
+  store: GraphStore;
+  config: ResolvedServerConfig;
+  logger: Logger;
+}
+
+/** The Koa app plus its route table (for the OpenAPI document and tests). */
+export type WeftApp = Koa & { api: ApiRouter };
+
+export function createApp(opts: CreateAppOptions): WeftApp {
+  const { store, config, logger } = opts;
+  const app = new Koa() as WeftApp;
+  app.proxy = false;
+  // Koa's own default error logging would print stacks; errors are handled by errorMiddleware.
+  app.silent = true;
+
+  const api = new ApiRouter({ store, config, logger }, config.basePath);
+  registerAllRoutes(api);
+  let openapi: Record<string, unknown> | undefined;
+  api.router.get('/openapi.json', (ctx) => {
+    openapi ??= buildOpenApiDocument(api.table, {
+      title: 'Weft API',
+      version: WEFT_VERSION,
+      basePath: config.basePath,
+      description: 'Graph-database DAG job orchestrator for HPC (Torc 0.6.4 field names).',
+    });
+    ctx.body = openapi;
+  });
+  app.api = api;
+
+  app.use(async (ctx, next) => {
+    const started = process.hrtime.bigint();
+    const reqId = ctx.get('x-request-id') || randomUUID();
+    ctx.state.log = logger.child({ reqId });
+    ctx.set('X-Request-Id', reqId);
+    await next();
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    (ctx.state.log as Logger).debug({ method: ctx.method, url: ctx.url, status: ctx.status, ms }, 'request');
+  });
+  app.use(errorMiddleware(logger));
+  app.use(notFoundMiddleware());
+  app.use(
+    koaBody({
+      json: true,
+      jsonStrict: true,
+      jsonLimit: `${config.bodyLimitMb}mb`,
+      text: false,
+      urlencoded: false,
+      multipart: false,
+      parsedMethods: ['POST', 'PUT', 'PATCH'] as never,
+    }),
+  );
+  app.use(api.router.routes());
+  app.use(
+    api.router.allowedMethods({
+      throw: true,
+      methodNotAllowed: () => new WeftError('METHOD_NOT_ALLOWED', 'This path does not accept that method'),
+      notImplemented: () => new WeftError('METHOD_NOT_ALLOWED', 'Method not implemented'),
+    }),
+  );
+  return app;
+}

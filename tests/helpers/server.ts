@@ -1,0 +1,99 @@
+/**
+ * startTestServer: a real Weft server on an ephemeral 127.0.0.1 port over a real SQLite file in
+ * a fresh temp directory. Use one per test file (beforeAll) or per test.
+ *
+ *   const srv = await startTestServer();
+ *   const res = await fetch(`${srv.baseUrl}/workflows`);   // baseUrl includes /torc-service
+ *   await srv.close();                                      // stops the server, closes the store,
+ *                                                           // deletes the temp dir (kept if keep: true)
+ *
+ * `restart()` stops the server and starts a new one on the same file (persistence tests).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { GraphStore } from '../../graph/store/port.js';
+import { startServer, type RunningServer } from '../../server/main.js';
+
+export interface TestServerOptions {
+  /** Database file to use (default: a new temp dir's weft.db). */
+  db?: string;
+  /** Base path (default /torc-service). */
+  basePath?: string;
+  /** Extra flag values (e.g. bodyLimitMb, leaseTimeoutSeconds). */
+  flags?: Record<string, unknown>;
+  /** Keep the temp dir after close (to inspect a failure). */
+  keep?: boolean;
+}
+
+export interface TestServer {
+  /** http://127.0.0.1:PORT (no base path). */
+  url: string;
+  /** http://127.0.0.1:PORT/torc-service */
+  baseUrl: string;
+  port: number;
+  /** The opened store behind the server (for assertions and setup). */
+  store: GraphStore;
+  db: string;
+  dir: string;
+  server: RunningServer;
+  close(): Promise<void>;
+  /** Stop this server and start a new one on the same database file. */
+  restart(): Promise<TestServer>;
+}
+
+export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer> {
+  const dir = opts.db ? join(opts.db, '..') : mkdtempSync(join(tmpdir(), 'weft-test-'));
+  const db = opts.db ?? join(dir, 'weft.db');
+  const server = await startServer({
+    flags: { host: '127.0.0.1', port: 0, db, store: 'sqlite', basePath: opts.basePath ?? '/torc-service', ...(opts.flags ?? {}) },
+    env: {},
+  });
+  let closed = false;
+  const close = async (removeDir = !opts.keep && !opts.db): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    await server.close();
+    if (removeDir) rmSync(dir, { recursive: true, force: true });
+  };
+  return {
+    url: server.origin,
+    baseUrl: server.url,
+    port: server.port,
+    store: server.store,
+    db,
+    dir,
+    server,
+    close: () => close(),
+    restart: async () => {
+      await close(false);
+      const next = await startTestServer({ ...opts, db });
+      const origClose = next.close;
+      return { ...next, dir, close: async () => { await origClose(); if (!opts.keep && !opts.db) rmSync(dir, { recursive: true, force: true }); } };
+    },
+  };
+}
+
+/** fetch + JSON helper: returns status and parsed body. */
+export async function api(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: any; headers: Headers }> {
+  const init: RequestInit = { method, headers: { ...headers } };
+  if (body !== undefined) {
+    init.body = typeof body === 'string' ? body : JSON.stringify(body);
+    (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
+  }
+  const res = await fetch(`${base}${path}`, init);
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text === '' ? undefined : JSON.parse(text);
+  } catch {
+    /* not JSON */
+  }
+  return { status: res.status, body: parsed, headers: res.headers };
+}
