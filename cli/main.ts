@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+/**
+ * The `weft` command. Each command family lives in cli/commands/<family>.ts and exports a
+ * `register...(program)` function; add it to COMMANDS below with a one-line edit.
+ *
+ * Failures print one line on stderr (`weft: <message>`) and exit non-zero; no stack traces
+ * (set WEFT_DEBUG=1 to see them).
+ */
+import { Command, CommanderError } from 'commander';
+import { WEFT_VERSION } from '../server/index.js';
+import { registerServerCommand } from './commands/server.js';
+
+const COMMANDS: readonly ((program: Command) => void)[] = [
+  registerServerCommand,
+];
+
+function oneLine(err: unknown): string {
+  const e = err as { message?: unknown; code?: unknown };
+  const message = typeof e?.message === 'string' ? e.message : String(err);
+  const code = typeof e?.code === 'string' && /^[A-Z_]+$/.test(e.code) ? ` [${e.code}]` : '';
+  return `${message.split('\n')[0]}${code}`;
+}
+
+function fail(err: unknown): never {
+  if (process.env.WEFT_DEBUG) process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
+  process.stderr.write(`weft: ${oneLine(err)}\n`);
+  process.exit(1);
+}
+
+export function buildProgram(): Command {
+  const program = new Command('weft')
+    .description('Weft: a graph-database DAG job orchestrator for HPC')
+    .version(WEFT_VERSION, '-V, --version', 'print the version')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  for (const register of COMMANDS) register(program);
+  return program;
+}
+
+async function main(): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(process.argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Commander already printed its one-line message (or the help / version).
+      process.exit(err.exitCode);
+    }
+    fail(err);
+  }
+}
+
+process.on('uncaughtException', fail);
+process.on('unhandledRejection', fail);
+void main();
