@@ -133,3 +133,57 @@ export class SchedulerApi {
     throw new WeftError('DOCUMENT_NOT_FOUND', `No ${c} document with key or name ${JSON.stringify(ref)} in workflow ${this.workflow}`, { extra: { collection: c, key: ref } });
   }
 }
+
+/** An HTTP error answer from the server: `status` and the server's error body. */
+export class ApiHttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiHttpError';
+  }
+}
+
+/**
+ * A RequestFn over fetch for `baseUrl` (e.g. `http://127.0.0.1:8080/torc-service`), for callers
+ * that hold no WeftClient (the `weft hpc` commands inside allocations). Connection failures are
+ * retried `retries` times with exponential backoff and jitter; HTTP errors are not retried.
+ */
+export function createFetchRequest(baseUrl: string, options: { retries?: number; timeoutMs?: number } = {}): RequestFn {
+  const base = baseUrl.replace(/\/+$/, '');
+  const retries = options.retries ?? 5;
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  return async <T>(method: HttpMethod, path: string, opts: { query?: Query; body?: unknown } = {}): Promise<T> => {
+    const url = new URL(base + path);
+    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    for (let attempt = 0; ; attempt++) {
+      let res: Response;
+      try {
+        res = await fetch(url, {
+          method,
+          headers: opts.body === undefined ? {} : { 'content-type': 'application/json' },
+          body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+      } catch (err) {
+        if (attempt >= retries) throw new WeftError('STORE_UNAVAILABLE', `Cannot reach the Weft server at ${base}: ${(err as Error).message}`, { cause: err });
+        await new Promise((r) => setTimeout(r, Math.min(10_000, 250 * 2 ** attempt) * (0.5 + Math.random() / 2)));
+        continue;
+      }
+      const text = await res.text();
+      let body: unknown = text;
+      try {
+        body = text === '' ? null : JSON.parse(text);
+      } catch {
+        /* not JSON: keep the text */
+      }
+      if (!res.ok) {
+        const msg = (body as { error?: { message?: string } } | null)?.error?.message ?? (typeof body === 'string' ? body.slice(0, 500) : res.statusText);
+        throw new ApiHttpError(res.status, body, `${method} ${path} failed with ${res.status}: ${msg}`);
+      }
+      return body as T;
+    }
+  };
+}
