@@ -9,9 +9,11 @@
 import { Command, CommanderError } from 'commander';
 import { WEFT_VERSION } from '../server/index.js';
 import { registerServerCommand } from './commands/server.js';
+import { registerHpcCommand } from './commands/hpc.js';
 
 const COMMANDS: readonly ((program: Command) => void)[] = [
   registerServerCommand,
+  registerHpcCommand,
 ];
 
 function oneLine(err: unknown): string {

@@ -13,7 +13,6 @@ import { Command, Option } from 'commander';
 import { WeftError } from '../../graph/errors.js';
 import {
   AllocationManager,
-  ApiHttpError,
   createFetchRequest,
   runReconcileLoop,
   reconcileOnce,
@@ -431,9 +430,7 @@ export function createHpcCommand(): Command {
   return hpc;
 }
 
-/** Make an error readable for the terminal (the caller prints it and sets the exit code). */
-export function describeHpcError(err: unknown): string {
-  if (err instanceof ApiHttpError) return err.message;
-  if (err instanceof WeftError) return `${err.code}: ${err.message}`;
-  return (err as Error).message ?? String(err);
+/** Register `weft hpc ...` on the program. */
+export function registerHpcCommand(program: Command): void {
+  program.addCommand(createHpcCommand());
 }
