@@ -61,7 +61,7 @@ export function createApp(opts: CreateAppOptions): WeftApp {
     koaBody({
       json: true,
       jsonStrict: true,
-      jsonLimit: `${config.bodyLimitMb}mb`,
+      jsonLimit: Math.max(1, Math.floor(config.bodyLimitMb * 1024 * 1024)),
       text: false,
       urlencoded: false,
       multipart: false,
