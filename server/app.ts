@@ -6,7 +6,6 @@ import { randomUUID } from 'node:crypto';
 import Koa from 'koa';
 import { koaBody } from 'koa-body';
 import type { Logger } from 'pino';
-import { WeftError } from '../graph/errors.js';
 import type { GraphStore } from '../graph/store/port.js';
 import { ApiRouter } from './api-router.js';
 import type { ResolvedServerConfig } from './config.js';
@@ -69,12 +68,7 @@ export function createApp(opts: CreateAppOptions): WeftApp {
     }),
   );
   app.use(api.router.routes());
-  app.use(
-    api.router.allowedMethods({
-      throw: true,
-      methodNotAllowed: () => new WeftError('METHOD_NOT_ALLOWED', 'This path does not accept that method'),
-      notImplemented: () => new WeftError('METHOD_NOT_ALLOWED', 'Method not implemented'),
-    }),
-  );
+  // Sets 405 + Allow for a known path with another method; notFoundMiddleware turns it into an error body.
+  app.use(api.router.allowedMethods());
   return app;
 }

@@ -114,6 +114,12 @@ export function errorMiddleware(logger: Logger): Middleware {
 export function notFoundMiddleware(): Middleware {
   return async (ctx: Context, next) => {
     await next();
+    if ((ctx.body === undefined || ctx.body === null) && ctx.status === 405) {
+      const allow = ctx.response.get('Allow');
+      throw new WeftError('METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path} (allowed: ${allow || 'none'})`, {
+        extra: { method: ctx.method, path: ctx.path, allow },
+      });
+    }
     if (ctx.body === undefined && ctx.status === 404) {
       throw new WeftError('ROUTE_NOT_FOUND', `No route for ${ctx.method} ${ctx.path}`, { extra: { method: ctx.method, path: ctx.path } });
     }
