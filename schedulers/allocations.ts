@@ -134,9 +134,19 @@ export class AllocationManager {
     let ex = this.executors.get(id);
     if (ex === undefined) {
       if (ssh) {
-        const configured = this.context.slurm?.ssh;
-        const same = configured && configured.host === ssh.host && (configured.port ?? 22) === ssh.port && configured.username === ssh.username;
-        ex = new SshExecutor({ ...(same ? configured : {}), host: ssh.host, port: ssh.port, username: ssh.username, env });
+        // This user's credentials (given, else WEFT_SSH_KEY / WEFT_SSH_KNOWN_HOSTS / the agent) for the recorded login node.
+        const c = this.context.slurm?.ssh;
+        const key = c?.privateKeyPath ?? (c?.privateKey === undefined ? process.env['WEFT_SSH_KEY'] : undefined);
+        const knownHosts = c?.knownHostsPath ?? process.env['WEFT_SSH_KNOWN_HOSTS'];
+        ex = new SshExecutor({
+          ...(c ? { privateKey: c.privateKey, passphrase: c.passphrase, agent: c.agent, readyTimeoutMs: c.readyTimeoutMs, commandTimeoutMs: c.commandTimeoutMs, loginShell: c.loginShell } : {}),
+          ...(key ? { privateKeyPath: key } : {}),
+          ...(knownHosts ? { knownHostsPath: knownHosts } : {}),
+          host: ssh.host,
+          port: ssh.port,
+          username: ssh.username,
+          env,
+        });
       } else {
         ex = new LocalExecutor({ env });
       }
