@@ -102,6 +102,9 @@ export class AwsScheduler implements Scheduler<AwsAllocationHandle> {
     this.options = options;
     this.config = options.config;
     const region = options.region ?? options.config.region ?? undefined;
+    // The SDK warns on every Node 20 process about its future Node 22 floor; Weft supports Node 20,
+    // and the warning would land in every `weft hpc aws` command's output. A user's own setting wins.
+    process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
     this.client = new EC2Client({
       ...(region ? { region } : {}),
       ...(options.endpoint ? { endpoint: options.endpoint } : {}),
