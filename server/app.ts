@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { GraphStore } from '../graph/store/port.js';
 import { ApiRouter } from './api-router.js';
 import type { ResolvedServerConfig } from './config.js';
-import { errorMiddleware, notFoundMiddleware } from './errors.js';
+import { bodyError, errorMiddleware, notFoundMiddleware } from './errors.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { registerAllRoutes } from './routes/index.js';
 import { WEFT_VERSION } from './version.js';
@@ -56,17 +56,24 @@ export function createApp(opts: CreateAppOptions): WeftApp {
   });
   app.use(errorMiddleware(logger));
   app.use(notFoundMiddleware());
-  app.use(
-    koaBody({
-      json: true,
-      jsonStrict: true,
-      jsonLimit: Math.max(1, Math.floor(config.bodyLimitMb * 1024 * 1024)),
-      text: false,
-      urlencoded: false,
-      multipart: false,
-      parsedMethods: ['POST', 'PUT', 'PATCH'] as never,
-    }),
-  );
+  const parseBody = koaBody({
+    json: true,
+    jsonStrict: true,
+    jsonLimit: Math.max(1, Math.floor(config.bodyLimitMb * 1024 * 1024)),
+    text: false,
+    urlencoded: false,
+    multipart: false,
+    parsedMethods: ['POST', 'PUT', 'PATCH'] as never,
+  });
+  // Any failure while reading or parsing the body is the client's: 413, 415 or 400, never 500.
+  app.use(async (ctx, next) => {
+    try {
+      await parseBody(ctx, async () => {});
+    } catch (err) {
+      throw bodyError(err);
+    }
+    await next();
+  });
   app.use(api.router.routes());
   // Sets 405 + Allow for a known path with another method; notFoundMiddleware turns it into an error body.
   app.use(api.router.allowedMethods());

@@ -75,6 +75,17 @@ export function toWeftError(err: unknown): WeftError {
   return new WeftError('INTERNAL', undefined, { cause: err });
 }
 
+/** An error raised while reading or parsing a request body, as the client's fault. */
+export function bodyError(err: unknown): WeftError {
+  const mapped = toWeftError(err);
+  if (mapped.code !== 'INTERNAL') return mapped;
+  const message = (err as { message?: unknown })?.message;
+  return new WeftError('MALFORMED_BODY', `The request body could not be read: ${typeof message === 'string' ? message : 'unreadable'}`, {
+    details: [{ path: [], message: 'unreadable body', rule: 'body' }],
+    cause: err,
+  });
+}
+
 /** The JSON body for an error. 5xx bodies never carry the original message. */
 export function errorBody(err: WeftError): ErrorBody {
   const status = err.httpStatus;

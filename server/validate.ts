@@ -115,3 +115,14 @@ export function assertSameKey(bodyKey: unknown, pathKey: string): void {
     });
   }
 }
+
+/** Reject a body `_key` the store or a path could not hold (a caller may choose keys). */
+export function assertValidBodyKey(key: unknown): void {
+  if (key === undefined) return;
+  if (typeof key !== 'string' || !KEY_RE.test(key)) {
+    throw new WeftError('VALIDATION_FAILED', 'Invalid request: body field _key: must be 1-254 characters of A-Z a-z 0-9 _ - : . @ ( ) + , = ; $ ! * \' %', {
+      details: [{ path: ['_key'], message: 'not a valid document key', rule: 'key' }],
+      extra: { in: 'body' },
+    });
+  }
+}

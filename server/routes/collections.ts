@@ -13,7 +13,7 @@ import { JOB_RELATIONSHIP_FIELDS, insertJobs } from '../../graph/engine/job-inse
 import { WORKFLOW_COLLECTIONS, keyOf, type CollectionInfo, type WorkflowCollectionName } from '../../graph/model.js';
 import type { ApiRouter } from '../api-router.js';
 import { DeleteAllResponseSchema, batchSchema, listBatch, mergeAndReplace, rawBody, requireWorkflow } from '../route-helpers.js';
-import { WorkflowKeyParam, keyOrId, listQuerySchema } from '../validate.js';
+import { WorkflowKeyParam, assertValidBodyKey, keyOrId, listQuerySchema } from '../validate.js';
 
 /** Torc's operationId nouns: list_<plural>, add_<singular>, ... */
 const SINGULAR: Record<WorkflowCollectionName, string> = {
@@ -84,6 +84,7 @@ function registerCollection(api: ApiRouter, info: CollectionInfo): void {
     async ({ deps, params, body }) => {
       await requireWorkflow(deps.store, params.workflow);
       const doc: Record<string, unknown> = { ...(body as Record<string, unknown>) };
+      assertValidBodyKey(doc._key);
       delete doc._id;
       delete doc._rev;
       if (name === 'jobs') {

@@ -10,7 +10,7 @@ import { EDGE_COLLECTIONS, EDGE_COLLECTION_NAMES, EdgeSchema, collectionOf, isEd
 import type { GraphStore } from '../../graph/store/port.js';
 import type { ApiRouter } from '../api-router.js';
 import { DeleteAllResponseSchema, batchSchema, requireWorkflow, toBatch } from '../route-helpers.js';
-import { MAX_LIMIT, PagingQueryShape, WorkflowKeyParam, keyOrId } from '../validate.js';
+import { MAX_LIMIT, PagingQueryShape, WorkflowKeyParam, assertValidBodyKey, keyOrId } from '../validate.js';
 
 const EdgeNameParam = z.string().min(1).meta({ description: 'Edge collection name', enum: [...EDGE_COLLECTION_NAMES] });
 
@@ -94,6 +94,7 @@ export function registerEdgeRoutes(api: ApiRouter): void {
     async ({ deps, params, body }) => {
       const edge = edgeCollection(params.name);
       await requireWorkflow(deps.store, params.workflow);
+      assertValidBodyKey(body._key);
       return deps.store.transaction(async (tx) => {
         const details: ErrorDetail[] = [];
         const from = await resolveEnd(tx, params.workflow, edge, '_from', body._from, details);

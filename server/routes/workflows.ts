@@ -15,7 +15,7 @@ import {
 } from '../../graph/model.js';
 import type { ApiRouter } from '../api-router.js';
 import { batchSchema, listBatch, mergeAndReplace, rawBody, requireWorkflow } from '../route-helpers.js';
-import { WorkflowKeyParam, listQuerySchema } from '../validate.js';
+import { WorkflowKeyParam, assertValidBodyKey, listQuerySchema } from '../validate.js';
 
 const KeyParams = z.object({ key: WorkflowKeyParam });
 const WorkflowListQuery = listQuerySchema({ name: 'string', user: 'string', description: 'string', is_archived: 'boolean' });
@@ -39,7 +39,10 @@ export function registerWorkflowRoutes(api: ApiRouter): void {
       body: WorkflowSchema,
       response: WorkflowSchema,
     },
-    ({ deps, body }) => createWorkflow(deps.store, body),
+    ({ deps, body }) => {
+      assertValidBodyKey(body._key);
+      return createWorkflow(deps.store, body);
+    },
   );
 
   api.route(
