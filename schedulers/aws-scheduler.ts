@@ -52,7 +52,7 @@ export const WEFT_TAGS = {
 export function buildUserData(config: AwsSchedulerDoc, worker: WorkerLaunchOptions, options: { env?: Readonly<Record<string, string>>; shutdownOnExit?: boolean } = {}): string {
   const weft = config.weft_command ? splitArgs(config.weft_command, 'weft_command') : ['weft'];
   if (weft.length === 0) throw new WeftError('VALIDATION_FAILED', 'weft_command must name a program', { details: [{ path: ['weft_command'], message: 'is empty', rule: 'min' }] });
-  const lines = ['#!/bin/bash', '# Written by Weft. Every value below that came from a user is single-quoted.', 'set -u'];
+  const lines = ['#!/bin/bash', '# Written by Weft. Every value below that came from a user is single-quoted.'];
   for (const [k, v] of Object.entries(options.env ?? {})) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new WeftError('VALIDATION_FAILED', `Invalid environment variable name ${JSON.stringify(k)}`);
     assertNoControlChars(v, `env.${k}`);
@@ -60,6 +60,7 @@ export function buildUserData(config: AwsSchedulerDoc, worker: WorkerLaunchOptio
   }
   lines.push(`export WEFT_URL=${shellQuote(worker.url)}`, `export WEFT_WORKFLOW_KEY=${shellQuote(worker.workflow)}`);
   if (config.setup_script) lines.push('', '# setup_script of the aws_schedulers document, as the user wrote it', config.setup_script, '');
+  lines.push('set -u');
   const key = worker.scheduledComputeNodeKey;
   const mark = (status: string): string =>
     `${shellJoin([...weft, 'hpc', 'node-status', '--url', worker.url, '--workflow', worker.workflow, '--key', key ?? '', '--status', status])} || echo "weft: could not mark the scheduled compute node ${status}" >&2`;

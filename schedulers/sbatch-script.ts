@@ -142,7 +142,8 @@ export function buildSbatchScript(opts: SbatchScriptOptions): string {
     `${weft} ${shellJoin(['hpc', 'node-status', '--url', worker.url, '--workflow', worker.workflow, '--key', key ?? '', '--status', status])} --allocation-id "$SLURM_JOB_ID" || echo "weft: could not mark the scheduled compute node ${status}" >&2`;
   lines.push('');
   if (mark) lines.push(markLine('active'));
-  const run = `${weft} ${shellJoin(workerArgs(worker))} "\${weft_args[@]}"`;
+  // `${a[@]+"${a[@]}"}`: an empty array under `set -u` is an error in bash before 4.4.
+  const run = `${weft} ${shellJoin(workerArgs(worker))} \${weft_args[@]+"\${weft_args[@]}"}`;
   lines.push(opts.startOneWorkerPerNode ? `srun --nodes="$SLURM_JOB_NUM_NODES" --ntasks="$SLURM_JOB_NUM_NODES" --ntasks-per-node=1 ${run}` : run);
   lines.push('weft_status=$?');
   if (mark) lines.push(markLine('complete'));

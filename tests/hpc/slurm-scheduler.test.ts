@@ -19,7 +19,7 @@ const HOSTILE = `x'; touch /tmp/pwned; echo '`;
  */
 const FAKE_WEFT = `
 const fs = require('fs');
-const rec = { argv: process.argv.slice(1), job: process.env.SLURM_JOB_ID, nodes: process.env.SLURM_JOB_NODELIST, end: process.env.WEFT_END_TIME, url: process.env.WEFT_URL };
+const rec = { argv: process.argv.slice(1), job: process.env.SLURM_JOB_ID, step: process.env.SLURM_STEP_ID, nodes: process.env.SLURM_JOB_NODELIST, end: process.env.WEFT_END_TIME, url: process.env.WEFT_URL };
 fs.appendFileSync(process.env.WEFT_FAKE_LOG, JSON.stringify(rec) + '\\n');
 if (rec.argv[0] === 'worker') setTimeout(() => process.exit(Number(process.env.WEFT_FAKE_EXIT || 0)), 1000 * Number(process.env.WEFT_FAKE_SLEEP || 0));
 `;
@@ -57,7 +57,7 @@ describe('sbatch request formation', () => {
       '#SBATCH --exclusive',
     ]);
     expect(script).toContain(
-      `srun --nodes="$SLURM_JOB_NUM_NODES" --ntasks="$SLURM_JOB_NUM_NODES" --ntasks-per-node=1 /usr/bin/node '/opt/weft app/dist/cli/main.js' worker --url http://127.0.0.1:8080/torc-service --workflow 12 --scheduled-compute-node-key 99 "\${weft_args[@]}"`,
+      `srun --nodes="$SLURM_JOB_NUM_NODES" --ntasks="$SLURM_JOB_NUM_NODES" --ntasks-per-node=1 /usr/bin/node '/opt/weft app/dist/cli/main.js' worker --url http://127.0.0.1:8080/torc-service --workflow 12 --scheduled-compute-node-key 99 \${weft_args[@]+"\${weft_args[@]}"}`,
     );
     expect(script).toContain(`'/opt/weft app/dist/cli/main.js' hpc node-status --url http://127.0.0.1:8080/torc-service --workflow 12 --key 99 --status active`);
     // Without the flag: one worker, on the first node, that sees every node of the allocation.
@@ -107,7 +107,7 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeou
   }
 }
 
-function readLog(path: string): { argv: string[]; job: string; nodes: string; end: string; url: string }[] {
+function readLog(path: string): { argv: string[]; job: string; step?: string; nodes: string; end: string; url: string }[] {
   return existsSync(path) ? readFileSync(path, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
 }
 
@@ -163,6 +163,26 @@ function suite(label: string, makeExecutor: (cluster: SlurmCluster) => Promise<{
     // The script was removed after submission; Slurm's own output file exists.
     expect(existsSync(handle.scriptPath)).toBe(false);
     expect(existsSync(join(work, 'slurm out', `slurm_${handle.id}.o`))).toBe(true);
+  });
+
+  it('starts the worker through srun, one per node, when asked', async () => {
+    const s = new SlurmScheduler({
+      executor,
+      config: { ...baseConfig, partition: cluster.partition },
+      workDir: join(work, 'slurm out'),
+      weftCommand: [process.execPath, '-e', FAKE_WEFT],
+      workerEnv: { WEFT_FAKE_LOG: join(work, `${label}.log`) },
+      startOneWorkerPerNode: true,
+    });
+    const handle = await s.submit({ worker, name: 'weft_per_node' });
+    const final = await waitFor('completion', async () => {
+      const st = await s.status(handle);
+      return isFinalState(st.state) ? st : undefined;
+    });
+    expect(final).toMatchObject({ state: 'complete', exitCode: 0 });
+    const w = readLog(join(work, `${label}.log`)).filter((r) => r.job === handle.id && r.argv[0] === 'worker');
+    expect(w).toHaveLength(1); // one node here
+    expect(w[0]!.step).toBe('0'); // inside a job step: srun started it
   });
 
   it('reports a failing worker as failed with its exit code', async () => {
