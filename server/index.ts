@@ -1,5 +1,6 @@
 /** The server's public surface: what the CLI and tests import. */
 export { createApp, type CreateAppOptions, type WeftApp } from './app.js';
+export { BACKGROUND_TASKS, type BackgroundTask, type RunningTask } from './background.js';
 export { ApiRouter, type RouteDeps, type RouteHandler, type RouteRequest } from './api-router.js';
 export {
   CONFIG_FILE_ENV,

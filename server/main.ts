@@ -7,6 +7,7 @@ import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { GraphStore } from '../graph/store/port.js';
 import { createApp, type WeftApp } from './app.js';
+import { BACKGROUND_TASKS, type BackgroundTask, type RunningTask } from './background.js';
 import { resolveServerConfig, type ResolvedServerConfig, type ResolveConfigOptions } from './config.js';
 import { createLogger } from './logger.js';
 import { openStore } from './open-store.js';
@@ -23,6 +24,8 @@ export interface StartServerOptions {
   logger?: Logger;
   /** Close on SIGINT/SIGTERM and exit. Default false (the CLI turns it on). */
   handleSignals?: boolean;
+  /** Background tasks to run while listening. Default BACKGROUND_TASKS (server/background.ts). */
+  background?: readonly BackgroundTask[];
 }
 
 export interface RunningServer {
@@ -64,6 +67,8 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
     const origin = `http://${hostForUrl(config.host)}:${port}`;
     const url = `${origin}${config.basePath}`;
     logger.info({ url, store: store.capabilities.kind, db: config.store === 'sqlite' ? config.db : undefined }, 'weft server listening');
+    const tasks: RunningTask[] = [];
+    for (const start of opts.background ?? BACKGROUND_TASKS) tasks.push(start({ store, config, logger }));
 
     let closing: Promise<void> | undefined;
     const onSignal = (signal: NodeJS.Signals): void => {
@@ -86,6 +91,13 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
           server.close(() => resolve());
           server.closeIdleConnections();
         });
+        for (const task of tasks.reverse()) {
+          try {
+            await task.stop();
+          } catch (err) {
+            logger.error({ err, task: task.name }, 'background task failed to stop');
+          }
+        }
         if (ownsStore) await store.close();
         logger.info('weft server stopped');
       })();

@@ -13,6 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { GraphStore } from '../../graph/store/port.js';
+import type { BackgroundTask } from '../../server/background.js';
 import { startServer, type RunningServer } from '../../server/main.js';
 
 export interface TestServerOptions {
@@ -24,6 +25,8 @@ export interface TestServerOptions {
   flags?: Record<string, unknown>;
   /** Keep the temp dir after close (to inspect a failure). */
   keep?: boolean;
+  /** Background tasks (default: the server's BACKGROUND_TASKS). */
+  background?: readonly BackgroundTask[];
 }
 
 export interface TestServer {
@@ -48,6 +51,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   const server = await startServer({
     flags: { host: '127.0.0.1', port: 0, db, store: 'sqlite', basePath: opts.basePath ?? '/torc-service', ...(opts.flags ?? {}) },
     env: {},
+    ...(opts.background ? { background: opts.background } : {}),
   });
   let closed = false;
   const close = async (removeDir = !opts.keep && !opts.db): Promise<void> => {
