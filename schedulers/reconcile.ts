@@ -21,8 +21,25 @@ import { collectionOf } from '../graph/model.js';
 import type { AllocationManager } from './allocations.js';
 import type { WorkerLaunchOptions } from './port.js';
 
+/**
+ * What the loop remembers between passes: for each scheduler, the waiting jobs it last submitted
+ * for. When every allocation since then has ended and exactly the same jobs still wait, another
+ * allocation would very likely end the same way (the jobs do not fit it), so none is submitted
+ * until the set of waiting jobs changes; an event says so once.
+ */
+export interface ReconcileState {
+  lastSubmittedFor: Map<string, string>;
+  reportedStuck: Set<string>;
+}
+
+export function createReconcileState(): ReconcileState {
+  return { lastSubmittedFor: new Map(), reportedStuck: new Set() };
+}
+
 export interface ReconcileOptions {
   manager: AllocationManager;
+  /** Memory between passes (the loop keeps one); without it every pass stands alone. */
+  state?: ReconcileState;
   /** The worker allocations run (url required). */
   worker: Omit<WorkerLaunchOptions, 'workflow' | 'scheduledComputeNodeKey' | 'schedulerConfigId'>;
   /** Allocation name prefix. Default `weft`. */
@@ -42,6 +59,7 @@ export interface ReconcileResult {
 
 interface Demand {
   jobs: string[];
+  keys: string[];
   numJobs: number;
   maxParallelJobs?: number;
   startOneWorkerPerNode: boolean;
@@ -91,8 +109,9 @@ export async function reconcileOnce(opts: ReconcileOptions): Promise<ReconcileRe
       if (job.internal?.scheduler_config_id) needed.add(job.internal.scheduler_config_id);
     }
     if (!params?.scheduler_id || (job.status !== 'ready' && job.status !== 'scheduled')) continue;
-    const d = demand.get(params.scheduler_id) ?? { jobs: [], numJobs: 1, startOneWorkerPerNode: false };
+    const d = demand.get(params.scheduler_id) ?? { jobs: [], keys: [], numJobs: 1, startOneWorkerPerNode: false };
     d.jobs.push(job.name ?? job._key);
+    d.keys.push(job._key);
     d.numJobs = Math.max(d.numJobs, params.num_jobs ?? 1);
     if (params.max_parallel_jobs) d.maxParallelJobs = Math.max(d.maxParallelJobs ?? 0, params.max_parallel_jobs);
     d.startOneWorkerPerNode ||= params.start_one_worker_per_node === true;
@@ -102,6 +121,16 @@ export async function reconcileOnce(opts: ReconcileOptions): Promise<ReconcileRe
   for (const [schedulerId, d] of demand) {
     const existing = open.filter((v) => v.record.scheduler_config_id === schedulerId);
     if (existing.length > 0) continue;
+    const fingerprint = [...d.keys].sort().join(',');
+    if (opts.state?.lastSubmittedFor.get(schedulerId) === fingerprint) {
+      if (!opts.state.reportedStuck.has(schedulerId)) {
+        opts.state.reportedStuck.add(schedulerId);
+        const why = `Not submitting another allocation of ${schedulerId}: the last one ended while the same ${d.jobs.length} job(s) (${describeJobs(d.jobs)}) kept waiting, so they probably do not fit it`;
+        await api.event('skip', why, { scheduler_config_id: schedulerId, job_keys: d.keys });
+        log(why);
+      }
+      continue;
+    }
     const doc = await api.get(collectionOf(schedulerId) ?? '', schedulerId);
     const reason = `${d.jobs.length} ready job(s) need ${schedulerId} (${describeJobs(d.jobs)}) and it has no allocation queued or running`;
     const records = await manager.scheduleNodes({
@@ -112,6 +141,8 @@ export async function reconcileOnce(opts: ReconcileOptions): Promise<ReconcileRe
       startOneWorkerPerNode: d.startOneWorkerPerNode,
       reason,
     });
+    opts.state?.lastSubmittedFor.set(schedulerId, fingerprint);
+    opts.state?.reportedStuck.delete(schedulerId);
     result.submitted.push(...records);
     log(`submitted ${records.length} allocation(s) of ${schedulerId}: ${reason}`);
   }
@@ -143,6 +174,7 @@ export interface ReconcileLoopOptions extends ReconcileOptions {
 /** Run passes until aborted (or, by default, until the workflow is finished). */
 export async function runReconcileLoop(opts: ReconcileLoopOptions): Promise<void> {
   const interval = opts.intervalMs ?? 30_000;
+  opts = { ...opts, state: opts.state ?? createReconcileState() };
   while (!opts.signal?.aborted) {
     try {
       const r = await reconcileOnce(opts);
