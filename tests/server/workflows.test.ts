@@ -53,6 +53,19 @@ describe('service', () => {
       expect(Object.keys(doc.paths[`/workflows/{workflow}/${c}/{key}`]).sort()).toEqual(['delete', 'get', 'put']);
     }
     expect(Object.keys(doc.paths['/workflows/{workflow}/edges/{name}/{key}']).sort()).toEqual(['delete', 'get']);
+    // Every {param} of every path is declared as a path parameter; operationIds are unique.
+    const ids: string[] = [];
+    for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, { parameters?: { name: string; in: string }[]; operationId?: string }>>)) {
+      const wanted = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]).sort();
+      for (const op of Object.values(ops)) {
+        const declared = (op.parameters ?? []).filter((p) => p.in === 'path').map((p) => p.name).sort();
+        expect(declared, path).toEqual(wanted);
+        if (op.operationId) ids.push(op.operationId);
+      }
+    }
+    expect(new Set(ids).size).toBe(ids.length);
+    const edgeName = doc.paths['/workflows/{workflow}/edges/{name}'].get.parameters.find((p: { name: string }) => p.name === 'name');
+    expect(edgeName.schema.enum).toEqual(expect.arrayContaining(['blocks', 'needs', 'process_used']));
     // Catch-alls are not documented.
     expect(doc.paths['/workflows/{workflow}/{collection}']).toBeUndefined();
   });
