@@ -19,7 +19,7 @@ import { WORKFLOW_COMPLETE_STATUSES } from '../graph/model.js';
 import { ALLOCATION_RECORD_OPEN, type AllocationRecord, type ApiDoc } from './api.js';
 import { collectionOf } from '../graph/model.js';
 import type { AllocationManager } from './allocations.js';
-import type { WorkerLaunchOptions } from './port.js';
+import type { AllocationState, WorkerLaunchOptions } from './port.js';
 
 /**
  * What the loop remembers between passes: for each scheduler, the waiting jobs it last submitted
@@ -57,24 +57,104 @@ export interface ReconcileResult {
   finished: boolean;
 }
 
-interface Demand {
-  jobs: string[];
-  keys: string[];
-  numJobs: number;
-  maxParallelJobs?: number;
-  startOneWorkerPerNode: boolean;
-}
-
-type JobDoc = ApiDoc & {
+/** A job as the loop reads it. */
+export type ReconcileJob = Pick<ApiDoc, '_key'> & {
   name?: string;
   status?: string;
   schedule_compute_nodes?: { scheduler_id?: string; num_jobs?: number; max_parallel_jobs?: number | null; start_one_worker_per_node?: boolean } | null;
   internal?: { scheduler_config_id?: string };
 };
 
+/** An open allocation as the loop sees it: its record status and its scheduler's state. */
+export interface OpenAllocation {
+  key: string;
+  schedulerConfigId: string;
+  recordStatus: string;
+  state: AllocationState;
+}
+
+export interface PlannedSubmit {
+  schedulerConfigId: string;
+  count: number;
+  maxParallelJobs?: number;
+  startOneWorkerPerNode: boolean;
+  jobKeys: string[];
+  reason: string;
+  /** Identifies the waiting jobs (for ReconcileState). */
+  fingerprint: string;
+}
+
+export interface ReconcilePlan {
+  submit: PlannedSubmit[];
+  cancel: { key: string; reason: string }[];
+  /** Schedulers not resubmitted because the same jobs kept waiting after their last allocation. */
+  stuck: { schedulerConfigId: string; reason: string; jobKeys: string[] }[];
+  /** Every job finished, no job needs a scheduler, and nothing stays open. */
+  finished: boolean;
+}
+
 function describeJobs(names: string[]): string {
   const shown = names.slice(0, 5).join(', ');
   return names.length > 5 ? `${shown} and ${names.length - 5} more` : shown;
+}
+
+function isFinished(job: ReconcileJob): boolean {
+  return (WORKFLOW_COMPLETE_STATUSES as readonly string[]).includes(job.status ?? '');
+}
+
+/**
+ * The decisions of one pass, from the jobs and the open allocations alone (no I/O): which
+ * schedulers get allocations and how many, which queued allocations are canceled, and why.
+ */
+export function planReconcile(jobs: readonly ReconcileJob[], open: readonly OpenAllocation[], state?: ReconcileState): ReconcilePlan {
+  interface Demand { names: string[]; keys: string[]; numJobs: number; maxParallelJobs?: number; startOneWorkerPerNode: boolean }
+  const demand = new Map<string, Demand>();
+  const needed = new Set<string>();
+  for (const job of jobs) {
+    const params = job.schedule_compute_nodes;
+    if (!isFinished(job)) {
+      if (params?.scheduler_id) needed.add(params.scheduler_id);
+      if (job.internal?.scheduler_config_id) needed.add(job.internal.scheduler_config_id);
+    }
+    if (!params?.scheduler_id || (job.status !== 'ready' && job.status !== 'scheduled')) continue;
+    const d = demand.get(params.scheduler_id) ?? { names: [], keys: [], numJobs: 1, startOneWorkerPerNode: false };
+    d.names.push(job.name ?? job._key);
+    d.keys.push(job._key);
+    d.numJobs = Math.max(d.numJobs, params.num_jobs ?? 1);
+    if (params.max_parallel_jobs) d.maxParallelJobs = Math.max(d.maxParallelJobs ?? 0, params.max_parallel_jobs);
+    d.startOneWorkerPerNode ||= params.start_one_worker_per_node === true;
+    demand.set(params.scheduler_id, d);
+  }
+
+  const plan: ReconcilePlan = { submit: [], cancel: [], stuck: [], finished: false };
+  for (const [schedulerConfigId, d] of demand) {
+    if (open.some((a) => a.schedulerConfigId === schedulerConfigId)) continue;
+    const fingerprint = [...d.keys].sort().join(',');
+    if (state?.lastSubmittedFor.get(schedulerConfigId) === fingerprint) {
+      plan.stuck.push({
+        schedulerConfigId,
+        jobKeys: d.keys,
+        reason: `Not submitting another allocation of ${schedulerConfigId}: the last one ended while the same ${d.names.length} job(s) (${describeJobs(d.names)}) kept waiting, so they probably do not fit it`,
+      });
+      continue;
+    }
+    plan.submit.push({
+      schedulerConfigId,
+      count: d.numJobs,
+      ...(d.maxParallelJobs ? { maxParallelJobs: d.maxParallelJobs } : {}),
+      startOneWorkerPerNode: d.startOneWorkerPerNode,
+      jobKeys: d.keys,
+      fingerprint,
+      reason: `${d.names.length} ready job(s) need ${schedulerConfigId} (${describeJobs(d.names)}) and it has no allocation queued or running`,
+    });
+  }
+  for (const a of open) {
+    if (needed.has(a.schedulerConfigId) || a.state !== 'pending' || a.recordStatus !== 'pending') continue;
+    plan.cancel.push({ key: a.key, reason: `it is still queued and no remaining job needs ${a.schedulerConfigId}` });
+  }
+  const stillOpen = open.length - plan.cancel.length + plan.submit.length;
+  plan.finished = needed.size === 0 && stillOpen === 0 && jobs.every(isFinished);
+  return plan;
 }
 
 /** One pass of the loop. */
@@ -94,69 +174,44 @@ export async function reconcileOnce(opts: ReconcileOptions): Promise<ReconcileRe
 
   const views = await manager.list({ open: true });
   const open = views.filter((v) => (ALLOCATION_RECORD_OPEN as readonly string[]).includes(v.record.status));
-
   const prepared = await api.prepareJobsForScheduling();
   result.newlyScheduled = prepared.schedulers.length;
+  const jobs = await api.listAll<ApiDoc & ReconcileJob>('jobs');
 
-  const jobs = await api.listAll<JobDoc>('jobs');
-  const demand = new Map<string, Demand>();
-  const needed = new Set<string>();
-  for (const job of jobs) {
-    const params = job.schedule_compute_nodes;
-    const finished = (WORKFLOW_COMPLETE_STATUSES as readonly string[]).includes(job.status ?? '');
-    if (!finished) {
-      if (params?.scheduler_id) needed.add(params.scheduler_id);
-      if (job.internal?.scheduler_config_id) needed.add(job.internal.scheduler_config_id);
-    }
-    if (!params?.scheduler_id || (job.status !== 'ready' && job.status !== 'scheduled')) continue;
-    const d = demand.get(params.scheduler_id) ?? { jobs: [], keys: [], numJobs: 1, startOneWorkerPerNode: false };
-    d.jobs.push(job.name ?? job._key);
-    d.keys.push(job._key);
-    d.numJobs = Math.max(d.numJobs, params.num_jobs ?? 1);
-    if (params.max_parallel_jobs) d.maxParallelJobs = Math.max(d.maxParallelJobs ?? 0, params.max_parallel_jobs);
-    d.startOneWorkerPerNode ||= params.start_one_worker_per_node === true;
-    demand.set(params.scheduler_id, d);
+  const plan = planReconcile(
+    jobs,
+    open.map((v) => ({ key: v.record._key, schedulerConfigId: v.record.scheduler_config_id, recordStatus: v.record.status, state: v.status.state })),
+    opts.state,
+  );
+
+  for (const s of plan.stuck) {
+    if (opts.state?.reportedStuck.has(s.schedulerConfigId)) continue;
+    opts.state?.reportedStuck.add(s.schedulerConfigId);
+    await api.event('skip', s.reason, { scheduler_config_id: s.schedulerConfigId, job_keys: s.jobKeys });
+    log(s.reason);
   }
-
-  for (const [schedulerId, d] of demand) {
-    const existing = open.filter((v) => v.record.scheduler_config_id === schedulerId);
-    if (existing.length > 0) continue;
-    const fingerprint = [...d.keys].sort().join(',');
-    if (opts.state?.lastSubmittedFor.get(schedulerId) === fingerprint) {
-      if (!opts.state.reportedStuck.has(schedulerId)) {
-        opts.state.reportedStuck.add(schedulerId);
-        const why = `Not submitting another allocation of ${schedulerId}: the last one ended while the same ${d.jobs.length} job(s) (${describeJobs(d.jobs)}) kept waiting, so they probably do not fit it`;
-        await api.event('skip', why, { scheduler_config_id: schedulerId, job_keys: d.keys });
-        log(why);
-      }
-      continue;
-    }
-    const doc = await api.get(collectionOf(schedulerId) ?? '', schedulerId);
-    const reason = `${d.jobs.length} ready job(s) need ${schedulerId} (${describeJobs(d.jobs)}) and it has no allocation queued or running`;
+  for (const s of plan.submit) {
+    const doc = await api.get(collectionOf(s.schedulerConfigId) ?? '', s.schedulerConfigId);
     const records = await manager.scheduleNodes({
       scheduler: doc,
-      count: d.numJobs,
-      worker: { ...opts.worker, ...(d.maxParallelJobs ? { maxParallelJobs: d.maxParallelJobs } : {}) },
+      count: s.count,
+      worker: { ...opts.worker, ...(s.maxParallelJobs ? { maxParallelJobs: s.maxParallelJobs } : {}) },
       namePrefix: opts.namePrefix,
-      startOneWorkerPerNode: d.startOneWorkerPerNode,
-      reason,
+      startOneWorkerPerNode: s.startOneWorkerPerNode,
+      reason: s.reason,
     });
-    opts.state?.lastSubmittedFor.set(schedulerId, fingerprint);
-    opts.state?.reportedStuck.delete(schedulerId);
+    opts.state?.lastSubmittedFor.set(s.schedulerConfigId, s.fingerprint);
+    opts.state?.reportedStuck.delete(s.schedulerConfigId);
     result.submitted.push(...records);
-    log(`submitted ${records.length} allocation(s) of ${schedulerId}: ${reason}`);
+    log(`submitted ${records.length} allocation(s) of ${s.schedulerConfigId}: ${s.reason}`);
   }
-
-  for (const v of open) {
-    const sid = v.record.scheduler_config_id;
-    if (needed.has(sid) || v.status.state !== 'pending' || v.record.status !== 'pending') continue;
-    const reason = `it is still queued and no remaining job needs ${sid}`;
-    result.canceled.push(await manager.cancel(v.record, reason));
-    log(`canceled allocation ${v.record.scheduler_id ?? v.record._key}: ${reason}`);
+  for (const c of plan.cancel) {
+    const view = open.find((v) => v.record._key === c.key);
+    if (!view) continue;
+    result.canceled.push(await manager.cancel(view.record, c.reason));
+    log(`canceled allocation ${view.record.scheduler_id ?? c.key}: ${c.reason}`);
   }
-
-  const stillOpen = open.length - result.canceled.length + result.submitted.length;
-  result.finished = needed.size === 0 && stillOpen === 0 && jobs.every((j) => (WORKFLOW_COMPLETE_STATUSES as readonly string[]).includes(j.status ?? ''));
+  result.finished = plan.finished;
   return result;
 }
 
