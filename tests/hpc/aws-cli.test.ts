@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultCliPath } from '../../schedulers/index.js';
 import { startFakeEc2, type FakeEc2 } from '../helpers/fake-ec2.js';
 import { api, startTestServer, type TestServer } from '../helpers/server.js';
+import { ensureHpcBuilt } from '../helpers/slurm.js';
 
 const CLI = defaultCliPath();
 
@@ -51,6 +52,7 @@ describe('weft hpc aws through the CLI, a real server and a local EC2 endpoint',
   let wf: string;
   let log: string;
   beforeAll(async () => {
+    await ensureHpcBuilt();
     dir = mkdtempSync(join(tmpdir(), 'weft-aws-cli-'));
     log = join(dir, 'worker.log');
     writeFileSync(join(dir, 'wrapper.mjs'), WRAPPER);

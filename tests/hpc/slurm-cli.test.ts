@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultCliPath } from '../../schedulers/index.js';
 import { api, startTestServer, type TestServer } from '../helpers/server.js';
-import { slurmUnavailableReason, startSlurm, type SlurmCluster } from '../helpers/slurm.js';
+import { ensureHpcBuilt, slurmUnavailableReason, startSlurm, type SlurmCluster } from '../helpers/slurm.js';
 import { sshdUnavailableReason, startSshd, type TestSshd } from '../helpers/sshd.js';
 
 const CLI = defaultCliPath();
@@ -60,6 +60,7 @@ describe.skipIf(slurmSkip !== null)('weft hpc slurm through the CLI, a real serv
   let wf: string;
   let log: string;
   beforeAll(async () => {
+    await ensureHpcBuilt();
     cluster = await startSlurm();
     server = await startTestServer();
     work = mkdtempSync(join(tmpdir(), 'weft-slurm-cli-'));
