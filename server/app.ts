@@ -47,7 +47,8 @@ export function createApp(opts: CreateAppOptions): WeftApp {
 
   app.use(async (ctx, next) => {
     const started = process.hrtime.bigint();
-    const reqId = ctx.get('x-request-id') || randomUUID();
+    const given = ctx.get('x-request-id');
+    const reqId = /^[A-Za-z0-9._:-]{1,128}$/.test(given) ? given : randomUUID();
     ctx.state.log = logger.child({ reqId });
     ctx.set('X-Request-Id', reqId);
     await next();
