@@ -72,6 +72,43 @@ export function hashJobInputs(inputs: JobInputs): string {
   return createHash('sha256').update(canonical).digest('hex');
 }
 
+/** Options of the bulk hash. */
+export interface InputHashOptions {
+  /** Hash these user data documents (ids) as if their `data` were `{}` (a dry run of clearing ephemeral data). */
+  clearedUserData?: ReadonlySet<string>;
+}
+
+const CHUNK = 5000;
+
+/**
+ * Input hashes of many jobs of one workflow, read in bulk (a few queries per 5,000 jobs).
+ * Returns job `_id` → hash.
+ */
+export async function computeJobInputHashes(store: GraphStore, workflow: string, jobs: readonly Doc[], opts: InputHashOptions = {}): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (let i = 0; i < jobs.length; i += CHUNK) {
+    const part = jobs.slice(i, i + CHUNK);
+    const ids = part.map((j) => j._id);
+    const [needs, consumes] = await Promise.all([
+      store.neighbors('needs', workflow, ids, 'outbound'),
+      store.neighbors('consumes', workflow, ids, 'outbound'),
+    ]);
+    const inputs = new Map<string, JobInputs>(
+      part.map((j) => [j._id, { command: j.command ?? null, invocation_script: j.invocation_script ?? null, files: [], user_data: [] }]),
+    );
+    for (const n of needs) {
+      if (n.vertex) inputs.get(n.edge._from)?.files.push({ path: n.vertex.path ?? null, st_mtime: n.vertex.st_mtime ?? null });
+    }
+    for (const n of consumes) {
+      if (!n.vertex) continue;
+      const data = opts.clearedUserData?.has(n.vertex._id) ? {} : (n.vertex.data ?? null);
+      inputs.get(n.edge._from)?.user_data.push({ name: n.vertex.name ?? null, data });
+    }
+    for (const [id, inp] of inputs) out.set(id, hashJobInputs(inp));
+  }
+  return out;
+}
+
 /**
  * The input hash of `job` (a stored job document of `workflow`): SHA-256 hex over its command,
  * invocation script, needed files (path, st_mtime) and consumed user data (name, data).
