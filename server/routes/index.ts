@@ -12,6 +12,11 @@ import { registerCollectionRoutes } from './collections.js';
 import { registerEdgeRoutes } from './edges.js';
 import { registerFallbackRoutes } from './fallback.js';
 import { registerServiceRoutes } from './service.js';
+import { registerViewsEventRoutes } from './views-events.js';
+import { registerViewsGraphRoutes } from './views-graph.js';
+import { registerViewsJobRoutes } from './views-jobs.js';
+import { registerViewsRunRoutes } from './views-run.js';
+import { registerViewsSpecRoutes } from './views-specs.js';
 import { registerWorkflowRoutes } from './workflows.js';
 
 export type RouteModule = (api: ApiRouter) => void;
@@ -21,6 +26,11 @@ export const ROUTE_MODULES: readonly RouteModule[] = [
   registerWorkflowRoutes,
   registerCollectionRoutes,
   registerEdgeRoutes,
+  registerViewsGraphRoutes,
+  registerViewsJobRoutes,
+  registerViewsSpecRoutes,
+  registerViewsRunRoutes,
+  registerViewsEventRoutes,
 ];
 
 /** Register every module, then the catch-alls. */
