@@ -29,7 +29,8 @@ function storedHash(job: Doc): string | undefined {
  * Returns the keys of the jobs reset (dry run: that would be reset): the changed `done` jobs in
  * insertion order, then their downstream jobs breadth first, each once; jobs already
  * `uninitialized` are not listed. Unless dry run, ephemeral user data is cleared first (as in
- * initialize_jobs), so jobs that consume it are reset too; a dry run hashes as if it were cleared.
+ * initialize_jobs), so the jobs that store it (to write it again) and consume it are reset too; a
+ * dry run reports as if it were cleared.
  */
 export async function processChangedJobInputs(store: GraphStore, workflow: string, opts: ChangedInputsOptions = {}): Promise<string[]> {
   const dryRun = opts.dryRun ?? false;
@@ -41,7 +42,9 @@ export async function processChangedJobInputs(store: GraphStore, workflow: strin
     }
     const done = (await tx.find('jobs', workflow, { where: { status: 'done' } })).items;
     const hashes = await computeJobInputHashes(tx, workflow, done, { clearedUserData: cleared });
-    const changed = done.filter((j) => storedHash(j) !== hashes.get(j._id));
+    // A job that stores cleared ephemeral data must run again to write it.
+    const storers = cleared.size === 0 ? new Set<string>() : new Set((await tx.edges('stores', workflow, { to: [...cleared] })).map((e) => e._from));
+    const changed = done.filter((j) => storers.has(j._id) || storedHash(j) !== hashes.get(j._id));
     if (changed.length === 0) return [];
     const downstream = await downstreamJobIds(tx, workflow, changed.map((j) => j._id));
     const downstreamDocs = await tx.getMany('jobs', workflow, downstream.map((id) => id.slice(id.lastIndexOf('/') + 1)));
