@@ -232,16 +232,14 @@ export class AllocationManager {
         throw err;
       }
       const schedulerId = type === 'local' ? localIdOf(handle as LocalAllocationHandle) : handle.id;
-      const current = await this.api.get<AllocationRecord>('scheduled_compute_nodes', draft._key);
-      // The allocation may already have marked itself active; never move it back to pending.
-      const status = current.status === 'uninitialized' ? 'pending' : current.status;
-      const saved = await this.api.put<AllocationRecord>('scheduled_compute_nodes', draft._key, {
-        ...current,
+      // The allocation may already have marked itself active (and may do so while we write):
+      // never move it back to pending, and retry on a revision conflict.
+      const saved = await this.writeRecord(draft._key, (current) => ({
         scheduler_id: schedulerId,
-        status,
+        status: current.status === 'uninitialized' ? 'pending' : current.status,
         name,
         submitted_at: Math.floor(Date.now() / 1000),
-      });
+      }));
       records.push(saved);
     }
     await this.submitEvent(req, records);
@@ -322,14 +320,19 @@ export class AllocationManager {
     return out;
   }
 
-  /** Write fields to a record, re-reading it once on a revision conflict. */
+  /** Write fields to a record, re-reading it on a revision conflict. */
   async updateRecord(record: AllocationRecord, patch: Record<string, unknown>): Promise<AllocationRecord> {
+    return this.writeRecord(record._key, () => patch, record);
+  }
+
+  /** Read-modify-write of a record with the `_rev` precondition, retried on 409 (up to 5 times). */
+  private async writeRecord(key: string, change: (current: AllocationRecord) => Record<string, unknown>, first?: AllocationRecord): Promise<AllocationRecord> {
     for (let attempt = 0; ; attempt++) {
-      const current = attempt === 0 ? record : await this.api.get<AllocationRecord>('scheduled_compute_nodes', record._key);
+      const current = attempt === 0 && first ? first : await this.api.get<AllocationRecord>('scheduled_compute_nodes', key);
       try {
-        return await this.api.put<AllocationRecord>('scheduled_compute_nodes', record._key, { ...current, ...patch });
+        return await this.api.put<AllocationRecord>('scheduled_compute_nodes', key, { ...current, ...change(current) });
       } catch (err) {
-        if ((err as { status?: number }).status !== 409 || attempt >= 3) throw err;
+        if ((err as { status?: number }).status !== 409 || attempt >= 5) throw err;
       }
     }
   }

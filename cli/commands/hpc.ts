@@ -359,8 +359,7 @@ function nodeStatusCommand(): Command {
         throw new WeftError('STATE_CONFLICT', `Scheduled compute node ${o.key} belongs to allocation ${record.scheduler_id}, not ${o.allocationId}`);
       }
       // A record that is already closed (canceled, complete) stays closed.
-      if (['canceled', 'complete', 'failed'].includes(record.status) && o.status === 'active') return;
-      if (record.status === o.status) return;
+      if (['canceled', 'complete', 'failed'].includes(record.status) || record.status === o.status) return;
       await m.updateRecord(record, { status: o.status, ...(o.status === 'active' ? { started_at: Math.floor(Date.now() / 1000) } : { ended_at: Math.floor(Date.now() / 1000) }) });
     });
 }
