@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { enableAutoTune, processAutoTuneResults } from '../../graph/engine/views-autotune.js';
 import { processChangedJobInputs } from '../../graph/engine/views-changes.js';
 import { missingUserData, requiredExistingFiles } from '../../graph/engine/views-checks.js';
+import { readyJobRequirements } from '../../graph/engine/views-ready.js';
 import type { ApiRouter } from '../api-router.js';
 import { requireWorkflow } from '../route-helpers.js';
 import { ObjectBody, QueryBoolean, WorkflowKeyParam } from '../validate.js';
@@ -44,6 +45,33 @@ export function registerViewsRunRoutes(api: ApiRouter): void {
     async ({ deps, params }) => {
       await requireWorkflow(deps.store, params.key);
       return { user_data: await missingUserData(deps.store, params.key) };
+    },
+  );
+
+  api.route(
+    {
+      method: 'get',
+      path: '/workflows/{key}/ready_job_requirements',
+      summary: 'Return the summed resource requirements of the ready jobs',
+      description:
+        'num_jobs, num_cpus, num_gpus and memory_gb are sums; max_num_nodes and max_runtime (the runtime string of the longest job) are maxima. ' +
+        'With scheduler_config_id, jobs bound to another scheduler are left out.',
+      operationId: 'get_ready_job_requirements',
+      tags,
+      params: KeyParams,
+      query: z.strictObject({ scheduler_config_id: z.string().optional().meta({ description: 'Id of a scheduler document (e.g. slurm_schedulers/12)' }) }),
+      response: z.object({
+        num_jobs: z.number().int(),
+        num_cpus: z.number().int(),
+        num_gpus: z.number().int(),
+        memory_gb: z.number(),
+        max_num_nodes: z.number().int(),
+        max_runtime: z.string(),
+      }),
+    },
+    async ({ deps, params, query }) => {
+      await requireWorkflow(deps.store, params.key);
+      return readyJobRequirements(deps.store, params.key, query.scheduler_config_id || null);
     },
   );
 
