@@ -30,7 +30,6 @@ const PENDING = new Set<string>([
   'PUT /workflows/{workflow}/jobs/{key}/manage_status_change/{status}/{rev}/{run_id}',
   'POST /workflow_specifications',
   'GET /workflows/{key}/is_complete',
-  'GET /workflows/{key}/ready_job_requirements',
   'POST /workflows/{key}/initialize_jobs',
   'POST /workflows/{key}/prepare_jobs_for_submission',
   'POST /workflows/{key}/prepare_next_jobs_for_submission',
