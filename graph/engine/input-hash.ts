@@ -14,6 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Doc, GraphStore } from '../store/port.js';
+import { bulkNeighbors } from './views-bulk.js';
 
 /** JSON with object keys sorted at every depth (undefined fields dropped, as JSON.stringify does). */
 export function canonicalJson(value: unknown): string {
@@ -78,10 +79,10 @@ export interface InputHashOptions {
   clearedUserData?: ReadonlySet<string>;
 }
 
-const CHUNK = 5000;
+const CHUNK = 50_000;
 
 /**
- * Input hashes of many jobs of one workflow, read in bulk (a few queries per 5,000 jobs).
+ * Input hashes of many jobs of one workflow, read in bulk (a few queries per 50,000 jobs).
  * Returns job `_id` → hash.
  */
 export async function computeJobInputHashes(store: GraphStore, workflow: string, jobs: readonly Doc[], opts: InputHashOptions = {}): Promise<Map<string, string>> {
@@ -90,8 +91,8 @@ export async function computeJobInputHashes(store: GraphStore, workflow: string,
     const part = jobs.slice(i, i + CHUNK);
     const ids = part.map((j) => j._id);
     const [needs, consumes] = await Promise.all([
-      store.neighbors('needs', workflow, ids, 'outbound'),
-      store.neighbors('consumes', workflow, ids, 'outbound'),
+      bulkNeighbors(store, workflow, 'needs', ids, 'outbound'),
+      bulkNeighbors(store, workflow, 'consumes', ids, 'outbound'),
     ]);
     const inputs = new Map<string, JobInputs>(
       part.map((j) => [j._id, { command: j.command ?? null, invocation_script: j.invocation_script ?? null, files: [], user_data: [] }]),

@@ -6,6 +6,7 @@ import { renderDot, DOT_GRAPHS, DOT_GRAPH_NAMES, isDotGraphName, type DotEdge, t
 import { WeftError, notFound } from '../errors.js';
 import { EDGE_COLLECTIONS, isEdgeCollection, isWorkflowCollection, type EdgeCollectionName, type WorkflowCollectionName } from '../model.js';
 import type { Direction, Doc, EdgeDoc, GraphStore, Where } from '../store/port.js';
+import { bulkNeighbors, docsById } from './views-bulk.js';
 import type { Page, PageOptions } from './views-paging.js';
 
 /** The label a document shows in views: its name, else its key. */
@@ -51,15 +52,11 @@ export async function dotGraph(store: GraphStore, workflow: string, name: string
       }
     }
   }
-  for (const [coll, keys] of others) {
-    if (!isWorkflowCollection(coll)) continue;
-    const docs = await store.getMany(coll, workflow, keys);
-    const byId = new Map(docs.map((d) => [d._id, d]));
-    for (const k of keys) {
-      const id = `${coll}/${k}`;
-      const d = byId.get(id);
-      nodes.push({ id, label: d ? labelOf(d) : k });
-    }
+  const otherIds = [...others].flatMap(([coll, keys]) => keys.map((k) => `${coll}/${k}`));
+  const docs = await docsById(store, workflow, otherIds);
+  for (const id of otherIds) {
+    const d = docs.get(id);
+    nodes.push({ id, label: d ? labelOf(d) : id.slice(id.lastIndexOf('/') + 1) });
   }
   return renderDot(name, graph.title, nodes, edges);
 }
@@ -116,7 +113,7 @@ export async function joinByEdge(
   const skip = paging.skip ?? 0;
   const found = await store.find(collection, workflow, { where: filter, skip, ...(paging.limit === undefined ? {} : { limit: paging.limit }), withTotal: true });
   const base = new Map(found.items.map((d) => [d._id, d]));
-  const neighbours = await store.neighbors(edge as EdgeCollectionName, workflow, [...base.keys()], direction);
+  const neighbours = await bulkNeighbors(store, workflow, edge as EdgeCollectionName, [...base.keys()], direction);
   // rows in base order, then edge order
   const byBase = new Map<string, JoinRow[]>();
   for (const n of neighbours) {

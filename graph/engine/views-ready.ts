@@ -7,6 +7,7 @@
 import { WeftError } from '../errors.js';
 import { DEFAULT_RESOURCE_REQUIREMENTS, collectionOf, keyOf } from '../model.js';
 import type { Doc, GraphStore } from '../store/port.js';
+import { bulkEdges, bulkNeighbors } from './views-bulk.js';
 import { memoryToBytes, durationToSeconds } from './views-units.js';
 
 /** Totals over the ready jobs. */
@@ -22,7 +23,7 @@ export interface ReadyJobRequirements {
 }
 
 const GiB = 1024 ** 3;
-const CHUNK = 5000;
+const CHUNK = 50_000;
 
 /** Whether a stored id names the document `ref` names (a full id, a Torc-style id or a bare key). */
 function sameDoc(id: string, ref: string): boolean {
@@ -49,8 +50,8 @@ export async function readyJobRequirements(store: GraphStore, workflow: string, 
     const part = ready.slice(i, i + CHUNK);
     const ids = part.map((j) => j._id);
     const [requires, schedulers] = await Promise.all([
-      store.neighbors('requires', workflow, ids, 'outbound'),
-      schedulerConfigId ? store.edges('scheduled_bys', workflow, { from: ids }) : Promise.resolve([]),
+      bulkNeighbors(store, workflow, 'requires', ids, 'outbound'),
+      schedulerConfigId ? bulkEdges(store, workflow, 'scheduled_bys', ids, 'outbound') : Promise.resolve([]),
     ]);
     const rrOf = new Map<string, Doc>();
     for (const n of requires) if (n.vertex && !rrOf.has(n.edge._from)) rrOf.set(n.edge._from, n.vertex);

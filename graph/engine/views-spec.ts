@@ -15,6 +15,7 @@ import { WeftError } from '../errors.js';
 import type { EdgeCollectionName } from '../model.js';
 import type { Doc, GraphStore } from '../store/port.js';
 import { DEFAULT_WORKFLOW_CONFIG } from './workflow-create.js';
+import { bulkEdges, bulkNeighbors, docsById } from './views-bulk.js';
 import { labelOf, requireDoc } from './views-graph.js';
 import type { Page, PageOptions } from './views-paging.js';
 
@@ -57,12 +58,13 @@ function pushTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {
 /** Outbound neighbours of `ids` along `edge`, grouped by source id (distinct, edge order). */
 async function outbound(store: GraphStore, workflow: string, edge: EdgeCollectionName, ids: readonly string[]): Promise<Map<string, Doc[]>> {
   const out = new Map<string, Doc[]>();
-  if (ids.length === 0) return out;
-  for (const n of await store.neighbors(edge, workflow, ids, 'outbound')) {
+  const seen = new Set<string>();
+  for (const n of await bulkNeighbors(store, workflow, edge, ids, 'outbound')) {
     if (!n.vertex) continue;
-    const list = out.get(n.edge._from) ?? [];
-    if (!list.some((d) => d._id === n.vertex?._id)) list.push(n.vertex);
-    out.set(n.edge._from, list);
+    const pair = `${n.edge._from}\u0000${n.vertex._id}`;
+    if (seen.has(pair)) continue;
+    seen.add(pair);
+    pushTo(out, n.edge._from, n.vertex);
   }
   return out;
 }
@@ -79,7 +81,7 @@ export async function jobSpecifications(store: GraphStore, workflow: string, job
     outbound(store, workflow, 'consumes', ids),
     outbound(store, workflow, 'stores', ids),
     outbound(store, workflow, 'requires', ids),
-    ids.length === 0 ? Promise.resolve([]) : store.edges('blocks', workflow, { to: ids }),
+    bulkEdges(store, workflow, 'blocks', ids, 'inbound'),
   ]);
   const schedulers = await outbound(store, workflow, 'scheduled_bys', ids);
 
@@ -87,14 +89,14 @@ export async function jobSpecifications(store: GraphStore, workflow: string, job
   const neededFiles = [...new Set([...needs.values()].flat().map((d) => d._id))];
   const consumedData = [...new Set([...consumes.values()].flat().map((d) => d._id))];
   const producersOf = new Map<string, string[]>();
-  if (neededFiles.length > 0) for (const e of await store.edges('produces', workflow, { to: neededFiles })) pushTo(producersOf, e._to, e._from);
-  if (consumedData.length > 0) for (const e of await store.edges('stores', workflow, { to: consumedData })) pushTo(producersOf, e._to, e._from);
+  for (const e of await bulkEdges(store, workflow, 'produces', neededFiles, 'inbound')) pushTo(producersOf, e._to, e._from);
+  for (const e of await bulkEdges(store, workflow, 'stores', consumedData, 'inbound')) pushTo(producersOf, e._to, e._from);
 
   const blockersOf = new Map<string, string[]>();
   for (const e of blockerEdges) pushTo(blockersOf, e._to, e._from);
   const blockerIds = [...new Set(blockerEdges.map((e) => e._from))];
-  const blockerDocs = await store.getMany('jobs', workflow, blockerIds.map((id) => id.slice(id.lastIndexOf('/') + 1)));
-  const blockerNames = new Map(blockerDocs.map((d) => [d._id, labelOf(d)]));
+  const blockerDocs = await docsById(store, workflow, blockerIds);
+  const blockerNames = new Map([...blockerDocs.values()].map((d) => [d._id, labelOf(d)]));
 
   return jobs.map((job) => {
     const inputs = [...(needs.get(job._id) ?? []), ...(consumes.get(job._id) ?? [])];
