@@ -10,10 +10,26 @@ import { Command, CommanderError } from 'commander';
 import { WEFT_VERSION } from '../server/index.js';
 import { registerServerCommand } from './commands/server.js';
 import { registerHpcCommand } from './commands/hpc.js';
+import { registerWorkerCommand } from './commands/worker.js';
+import { registerRunCommand } from './commands/run.js';
+import { registerWorkflowsCommand } from './commands/workflows.js';
+import { registerJobsCommand } from './commands/jobs.js';
+import { registerGraphCommand } from './commands/graph.js';
+import { registerEventsCommand } from './commands/events.js';
+import { registerResultsCommand } from './commands/results.js';
+import { registerReportsCommand } from './commands/reports.js';
 
 const COMMANDS: readonly ((program: Command) => void)[] = [
   registerServerCommand,
   registerHpcCommand,
+  registerWorkerCommand,
+  registerRunCommand,
+  registerWorkflowsCommand,
+  registerJobsCommand,
+  registerGraphCommand,
+  registerEventsCommand,
+  registerResultsCommand,
+  registerReportsCommand,
 ];
 
 function oneLine(err: unknown): string {

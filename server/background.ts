@@ -8,6 +8,7 @@
  * leave a timer that keeps the process alive after stop().
  */
 import type { RouteDeps } from './api-router.js';
+import { ENGINE_BACKGROUND_TASKS } from './lease.js';
 
 export interface RunningTask {
   /** A name for logs. */
@@ -19,4 +20,4 @@ export interface RunningTask {
 export type BackgroundTask = (deps: RouteDeps) => RunningTask;
 
 /** Tasks every server runs (startServer's `background` option replaces this list). */
-export const BACKGROUND_TASKS: readonly BackgroundTask[] = [];
+export const BACKGROUND_TASKS: readonly BackgroundTask[] = [...ENGINE_BACKGROUND_TASKS];

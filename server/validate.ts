@@ -31,10 +31,13 @@ export const QueryInteger = z
   .regex(/^-?\d{1,16}$/, 'must be an integer')
   .transform(Number);
 
-/** `true|false|1|0` → boolean. */
+/** `true|false|1|0` (any case, as Python clients send `True`) → boolean. */
 export const QueryBoolean = z
-  .enum(['true', 'false', '1', '0'], { error: 'must be true, false, 1 or 0' })
-  .transform((v) => v === 'true' || v === '1');
+  .string()
+  .transform((v) => v.toLowerCase())
+  .pipe(z.enum(['true', 'false', '1', '0'], { error: 'must be true, false, 1 or 0' }))
+  .transform((v) => v === 'true' || v === '1')
+  .meta({ type: 'boolean' });
 
 /** A dotted document field path (`name`, `internal.num_gpus`). */
 export const FieldPath = z.string().regex(FIELD_PATH_RE, 'must be a field name or dotted field path');

@@ -10,6 +10,9 @@
 import type { ApiRouter } from '../api-router.js';
 import { registerCollectionRoutes } from './collections.js';
 import { registerEdgeRoutes } from './edges.js';
+import { registerEngineClaimsRoutes } from './engine-claims.js';
+import { registerEngineLifecycleRoutes } from './engine-lifecycle.js';
+import { registerEngineSpecsRoutes } from './engine-specs.js';
 import { registerFallbackRoutes } from './fallback.js';
 import { registerServiceRoutes } from './service.js';
 import { registerViewsEventRoutes } from './views-events.js';
@@ -26,6 +29,9 @@ export const ROUTE_MODULES: readonly RouteModule[] = [
   registerWorkflowRoutes,
   registerCollectionRoutes,
   registerEdgeRoutes,
+  registerEngineSpecsRoutes,
+  registerEngineLifecycleRoutes,
+  registerEngineClaimsRoutes,
   registerViewsGraphRoutes,
   registerViewsJobRoutes,
   registerViewsSpecRoutes,

@@ -144,6 +144,7 @@ describe('lists', () => {
     await call('POST', `/workflows/${jwf}/jobs`, { name: 'b', command: 'x' });
     const term = (await call('GET', `/workflows/${jwf}/jobs?supports_termination=true`)).body;
     expect(term.items.map((d: { name: string }) => d.name)).toEqual(['a']);
+    expect((await call('GET', `/workflows/${jwf}/jobs?supports_termination=True`)).body.items.map((d: { name: string }) => d.name)).toEqual(['a']);
     const notTerm = (await call('GET', `/workflows/${jwf}/jobs?supports_termination=false`)).body;
     expect(notTerm.items.map((d: { name: string }) => d.name)).toEqual(['b']);
 
@@ -166,6 +167,18 @@ describe('lists', () => {
 });
 
 describe('special cases', () => {
+  it('of two concurrent PUTs with the same _rev exactly one wins, the other is 409', async () => {
+    const wf = await newWorkflow();
+    const doc = (await call('POST', `/workflows/${wf}/files`, { path: '/race' })).body;
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => call('PUT', `/workflows/${wf}/files/${doc._key}`, { path: `/race/${i}`, _rev: doc._rev })),
+    );
+    const ok = results.filter((r) => r.status === 200);
+    expect(ok).toHaveLength(1);
+    expect(results.filter((r) => r.status === 409)).toHaveLength(7);
+    expect((await call('GET', `/workflows/${wf}/files/${doc._key}`)).body.path).toBe(ok[0]!.body.path);
+  });
+
   it('events get the server timestamp in ms, whatever the body says', async () => {
     const wf = await newWorkflow();
     const before = Date.now();

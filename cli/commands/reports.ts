@@ -1,0 +1,6 @@
+/** weft reports. */
+import type { Command } from 'commander';
+
+export function registerReportsCommand(_program: Command): void {
+  // the command lands here
+}

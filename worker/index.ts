@@ -1,0 +1,2 @@
+/** The job runner on a compute node (weft worker). */
+export {};
