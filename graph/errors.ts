@@ -11,6 +11,8 @@ export const ERROR_CODES = {
   ROUTE_NOT_FOUND: { httpStatus: 404, retryable: false, message: 'Route not found' },
   METHOD_NOT_ALLOWED: { httpStatus: 405, retryable: false, message: 'Method not allowed' },
   REVISION_CONFLICT: { httpStatus: 409, retryable: true, message: 'Conflicting revision' },
+  /** manage_status_change answers a stale `_rev` with 400, as Torc does (clients rely on it). */
+  STALE_REVISION: { httpStatus: 400, retryable: false, message: 'The revision in the request is stale' },
   DUPLICATE_KEY: { httpStatus: 409, retryable: false, message: 'A document with this key exists' },
   STATE_CONFLICT: { httpStatus: 409, retryable: false, message: 'The state does not allow this change' },
   INVALID_TRANSITION: { httpStatus: 400, retryable: false, message: 'The job status change is not allowed' },
