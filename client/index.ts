@@ -46,6 +46,14 @@ export interface WorkerResources {
 
 export type SortMethod = 'gpus_runtime_memory' | 'gpus_memory_runtime' | 'none';
 
+/** The answer of is_complete. */
+export interface IsCompleteResponse {
+  is_complete: boolean;
+  is_canceled: boolean;
+  /** True for exactly one caller: the one that should run the workflow completion script. */
+  needs_to_run_completion_script?: boolean;
+}
+
 /** The body of complete_job. */
 export interface ResultBody {
   job_key: string;
@@ -120,8 +128,8 @@ export class WeftClient {
   deleteWorkflow(key: string): Promise<unknown> {
     return this.request('DELETE', `/workflows/${enc(key)}`);
   }
-  getWorkflowStatus(key: string): Promise<Doc & { run_id: number; is_canceled: boolean }> {
-    return this.request('GET', `/workflows/${enc(key)}/status`);
+  getWorkflowStatus(key: string, req: RequestOptions = {}): Promise<Doc & { run_id: number; is_canceled: boolean }> {
+    return this.request('GET', `/workflows/${enc(key)}/status`, req);
   }
   putWorkflowStatus(key: string, status: Record<string, unknown>): Promise<Doc> {
     return this.request('PUT', `/workflows/${enc(key)}/status`, { body: status });
@@ -132,8 +140,8 @@ export class WeftClient {
   initializeJobs(key: string, opts: { only_uninitialized?: boolean; clear_ephemeral_user_data?: boolean } = {}): Promise<unknown> {
     return this.request('POST', `/workflows/${enc(key)}/initialize_jobs`, { query: opts });
   }
-  isComplete(key: string): Promise<{ is_complete: boolean; is_canceled?: boolean }> {
-    return this.request('GET', `/workflows/${enc(key)}/is_complete`);
+  isComplete(key: string, req: RequestOptions = {}): Promise<IsCompleteResponse> {
+    return this.request('GET', `/workflows/${enc(key)}/is_complete`, req);
   }
   cancelWorkflow(key: string): Promise<unknown> {
     return this.request('PUT', `/workflows/${enc(key)}/cancel`);
@@ -158,39 +166,52 @@ export class WeftClient {
   list(workflow: string, collection: string, query: Query = {}): Promise<Doc[]> {
     return this.listAll(`/workflows/${enc(workflow)}/${collection}`, query);
   }
-  get(workflow: string, collection: string, key: string): Promise<Doc> {
-    return this.request('GET', `/workflows/${enc(workflow)}/${collection}/${enc(key)}`);
+  get(workflow: string, collection: string, key: string, req: RequestOptions = {}): Promise<Doc> {
+    return this.request('GET', `/workflows/${enc(workflow)}/${collection}/${enc(key)}`, req);
   }
-  add(workflow: string, collection: string, doc: Record<string, unknown>): Promise<Doc> {
-    return this.request('POST', `/workflows/${enc(workflow)}/${collection}`, { body: doc });
+  add(workflow: string, collection: string, doc: Record<string, unknown>, req: RequestOptions = {}): Promise<Doc> {
+    return this.request('POST', `/workflows/${enc(workflow)}/${collection}`, { ...req, body: doc });
   }
-  put(workflow: string, collection: string, key: string, doc: Record<string, unknown>): Promise<Doc> {
-    return this.request('PUT', `/workflows/${enc(workflow)}/${collection}/${enc(key)}`, { body: doc });
+  put(workflow: string, collection: string, key: string, doc: Record<string, unknown>, req: RequestOptions = {}): Promise<Doc> {
+    return this.request('PUT', `/workflows/${enc(workflow)}/${collection}/${enc(key)}`, { ...req, body: doc });
   }
   remove(workflow: string, collection: string, key: string): Promise<unknown> {
     return this.request('DELETE', `/workflows/${enc(workflow)}/${collection}/${enc(key)}`);
   }
 
   // ---- the worker's calls --------------------------------------------------------------------
-  prepareJobsForSubmission(workflow: string, resources: WorkerResources, opts: { sort_method?: SortMethod; limit?: number } = {}): Promise<{ jobs: Doc[]; reason?: string }> {
-    return this.request('POST', `/workflows/${enc(workflow)}/prepare_jobs_for_submission`, { body: resources, query: opts });
+  // Each takes optional RequestOptions last (an AbortSignal, a retry window of its own).
+  /** Claim ready jobs that fit `resources`; `compute_node_key` makes this node their holder. */
+  prepareJobsForSubmission(
+    workflow: string,
+    resources: WorkerResources,
+    opts: { sort_method?: SortMethod; limit?: number; compute_node_key?: string } = {},
+    req: RequestOptions = {},
+  ): Promise<{ jobs: Doc[]; reason?: string }> {
+    return this.request('POST', `/workflows/${enc(workflow)}/prepare_jobs_for_submission`, { ...req, body: resources, query: opts });
   }
-  prepareNextJobsForSubmission(workflow: string, limit = 1): Promise<{ jobs: Doc[] }> {
-    return this.request('POST', `/workflows/${enc(workflow)}/prepare_next_jobs_for_submission`, { query: { limit } });
+  /** Claim up to `limit` ready jobs whatever their requirements. */
+  prepareNextJobsForSubmission(workflow: string, limit = 1, opts: { compute_node_key?: string } = {}, req: RequestOptions = {}): Promise<{ jobs: Doc[] }> {
+    return this.request('POST', `/workflows/${enc(workflow)}/prepare_next_jobs_for_submission`, { ...req, query: { limit, ...opts } });
   }
   prepareJobsForScheduling(workflow: string): Promise<{ schedulers: Record<string, unknown>[] }> {
     return this.request('POST', `/workflows/${enc(workflow)}/prepare_jobs_for_scheduling`);
   }
-  startJob(workflow: string, job: string, rev: string, runId: number, computeNode: string): Promise<Doc> {
-    return this.request('PUT', `/workflows/${enc(workflow)}/jobs/${enc(job)}/start_job/${encodeURIComponent(rev)}/${runId}/${enc(computeNode)}`);
+  startJob(workflow: string, job: string, rev: string, runId: number, computeNode: string, req: RequestOptions = {}): Promise<Doc> {
+    return this.request('PUT', `/workflows/${enc(workflow)}/jobs/${enc(job)}/start_job/${encodeURIComponent(rev)}/${runId}/${enc(computeNode)}`, req);
   }
-  completeJob(workflow: string, job: string, status: string, rev: string, runId: number, computeNode: string, result: ResultBody): Promise<Doc> {
-    return this.request('POST', `/workflows/${enc(workflow)}/jobs/${enc(job)}/complete_job/${status}/${encodeURIComponent(rev)}/${runId}/${enc(computeNode)}`, { body: result });
+  /** Report a job's end. The server treats a retried identical report as already done (200). */
+  completeJob(workflow: string, job: string, status: string, rev: string, runId: number, computeNode: string, result: ResultBody, req: RequestOptions = {}): Promise<Doc> {
+    return this.request('POST', `/workflows/${enc(workflow)}/jobs/${enc(job)}/complete_job/${status}/${encodeURIComponent(rev)}/${runId}/${enc(computeNode)}`, { ...req, body: result });
   }
-  manageStatusChange(workflow: string, job: string, status: string, rev: string, runId: number): Promise<Doc> {
-    return this.request('PUT', `/workflows/${enc(workflow)}/jobs/${enc(job)}/manage_status_change/${status}/${encodeURIComponent(rev)}/${runId}`);
+  manageStatusChange(workflow: string, job: string, status: string, rev: string, runId: number, req: RequestOptions = {}): Promise<Doc> {
+    return this.request('PUT', `/workflows/${enc(workflow)}/jobs/${enc(job)}/manage_status_change/${status}/${encodeURIComponent(rev)}/${runId}`, req);
   }
-  heartbeat(workflow: string, computeNode: string): Promise<Doc> {
-    return this.request('POST', `/workflows/${enc(workflow)}/compute_nodes/${enc(computeNode)}/heartbeat`);
+  heartbeat(workflow: string, computeNode: string, req: RequestOptions = {}): Promise<Doc> {
+    return this.request('POST', `/workflows/${enc(workflow)}/compute_nodes/${enc(computeNode)}/heartbeat`, req);
+  }
+  /** Link a vertex to another with an edge of `name` (`_from`/`_to` are ids). */
+  addEdge(workflow: string, name: string, from: string, to: string, extra: Record<string, unknown> = {}, req: RequestOptions = {}): Promise<Doc> {
+    return this.request('POST', `/workflows/${enc(workflow)}/edges/${name}`, { ...req, body: { ...extra, _from: from, _to: to } });
   }
 }

@@ -1,0 +1,107 @@
+/**
+ * Completion reports: complete_job with the Result, then the job's process statistics
+ * (job_process_stats plus its `process_used` edge). Reports run in the background, each retried by
+ * the client with backoff for the whole retry window, so a server that is away for a while loses
+ * none; the worker waits for them all before it exits.
+ *
+ * A 409/400 means the job changed under us. We read it again:
+ * - canceled by a workflow cancel while it ran: report it `canceled` with the fresh `_rev`;
+ * - still ours (submitted, or already in the status we report): report again with the fresh `_rev`
+ *   (the server answers an identical retried report with 200 and changes nothing);
+ * - anything else (the lease lapsed and the job was given back): drop the report, the job belongs
+ *   to someone else now, and say so in the log.
+ */
+import type { Logger } from 'pino';
+import { WeftApiError, type Doc, type ResultBody, type WeftClient } from '../client/index.js';
+import type { JobExit } from './job-process.js';
+import type { TreeStatsSummary } from './process-tree.js';
+
+export type ReportStatus = 'done' | 'canceled' | 'terminated';
+
+/** What a report needs to know about the job. */
+export interface ReportedJob {
+  key: string;
+  id: string;
+  doc: Doc;
+  /** The run the job ran in. */
+  runId: number;
+  log: Logger;
+}
+
+export interface ReporterOptions {
+  client: WeftClient;
+  workflow: string;
+  nodeKey: string;
+  log: Logger;
+  /** Called after each report settles (the loop claims again: dependants may be ready). */
+  onSettled?: () => void;
+}
+
+export class Reporter {
+  private readonly o: ReporterOptions;
+  private readonly inFlight = new Set<Promise<void>>();
+  /** Reports that could not be delivered (the server stayed away past the retry window, or refused). */
+  readonly failures: { job: string; error: string }[] = [];
+
+  constructor(o: ReporterOptions) {
+    this.o = o;
+  }
+
+  get pending(): number {
+    return this.inFlight.size;
+  }
+
+  report(job: ReportedJob, status: ReportStatus, exit: JobExit, stats: TreeStatsSummary | null): void {
+    const p = this.deliver(job, status, exit, stats, job.runId)
+      .catch((err: unknown) => {
+        this.failures.push({ job: job.key, error: (err as Error).message });
+        job.log.error({ err: (err as Error).message }, 'the completion report could not be delivered');
+      })
+      .finally(() => {
+        this.inFlight.delete(p);
+        this.o.onSettled?.();
+      });
+    this.inFlight.add(p);
+  }
+
+  /** Wait for every report in flight. */
+  async drain(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  private async deliver(job: ReportedJob, status: ReportStatus, exit: JobExit, stats: TreeStatsSummary | null, runId: number): Promise<void> {
+    const { client, workflow, nodeKey } = this.o;
+    const result: ResultBody = {
+      job_key: job.key,
+      run_id: runId,
+      return_code: exit.returnCode,
+      exec_time_minutes: exit.seconds / 60,
+      completion_time: new Date().toISOString(),
+      status,
+    };
+    let rev = job.doc._rev;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await client.completeJob(workflow, job.key, result.status, rev, runId, nodeKey, result);
+        break;
+      } catch (err) {
+        if (!(err instanceof WeftApiError) || (err.status !== 409 && err.status !== 400) || attempt >= 2) throw err;
+        const fresh = await client.get(workflow, 'jobs', job.key);
+        const holder = (fresh['internal'] as { compute_node_key?: string } | undefined)?.compute_node_key;
+        const ours = holder === undefined || holder === null || holder === '' || holder.slice(holder.lastIndexOf('/') + 1) === nodeKey;
+        if (fresh['status'] === 'canceled' && ours) {
+          result.status = 'canceled';
+        } else if (!(ours && (fresh['status'] === 'submitted' || fresh['status'] === result.status))) {
+          job.log.warn({ status: fresh['status'], holder }, 'the job is no longer ours (its lease lapsed and it was given back); dropping its report');
+          return;
+        }
+        rev = fresh._rev;
+      }
+    }
+    job.log.debug({ status: result.status, returnCode: result.return_code }, 'completion reported');
+    if (stats) {
+      const doc = await client.add(workflow, 'job_process_stats', { job_key: job.key, run_id: runId, ...stats, timestamp: new Date().toISOString() });
+      await client.addEdge(workflow, 'process_used', job.id, doc._id);
+    }
+  }
+}

@@ -1,0 +1,581 @@
+/**
+ * The worker: one compute node's pull loop.
+ *
+ *   register the compute node, heartbeat it, run the worker startup script; then repeat:
+ *     look at the workflow (canceled? complete?) every poll interval, or when idle;
+ *     claim jobs that fit the free CPUs, memory, GPUs, slots and time left; start each;
+ *     wait for a job to end, a report to land (its dependants may be ready), the poll timer,
+ *     the end of the allocation, or a stop request;
+ *   and on the way out stop what still runs, report it, deactivate the node.
+ *
+ * Claims never wait on completion reports: a job that ends frees its resources at once, the loop
+ * claims again while the report is still in flight. Reports retry with backoff for the
+ * workflow's compute_node_wait_for_healthy_database_minutes, so none is lost while the server is
+ * away (the server makes a retried identical complete_job a no-op).
+ */
+import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { WeftApiError, WeftClient, type Doc } from '../client/index.js';
+import { GpuPool } from './gpu-pool.js';
+import { JobProcess, type JobExit } from './job-process.js';
+import { createWorkerLogger } from './log.js';
+import type { StopReason, WorkerOptions, WorkerSummary } from './options.js';
+import { ProcessTreeSampler } from './process-tree.js';
+import { OrphanReaper } from './reaper.js';
+import { detectResources, type DetectedResources } from './resources.js';
+import { Reporter } from './reporter.js';
+import { runScript } from './scripts.js';
+import { formatDuration } from './time.js';
+
+/** A job this worker started. */
+export interface RunningJob {
+  key: string;
+  id: string;
+  name: string;
+  /** The job document as start_job returned it (its `_rev` is what complete_job needs). */
+  doc: Doc;
+  runId: number;
+  proc: JobProcess;
+  cpus: number;
+  memoryBytes: number;
+  gpuIds: string[];
+  supportsTermination: boolean;
+  /** Set when the worker stops the job: the status it reports. */
+  stopStatus?: 'canceled' | 'terminated';
+  log: Logger;
+  exitHandled: Promise<void>;
+}
+
+interface Internal {
+  num_cpus?: number;
+  memory_bytes?: number;
+  num_gpus?: number;
+  compute_node_key?: string;
+}
+
+const GIB = 1024 ** 3;
+
+function internalOf(job: Doc): Internal {
+  return (job['internal'] as Internal | undefined) ?? {};
+}
+
+/** Run a worker until the workflow is complete or canceled, it has idled long enough, its time is up, or it is stopped. */
+export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> {
+  const w = new Worker(options);
+  return w.run();
+}
+
+export class Worker {
+  private readonly o: WorkerOptions;
+  private readonly log: Logger;
+  private client: WeftClient;
+  private readonly workflow: string;
+  private readonly outputDir: string;
+  private readonly pollMs: number;
+  private readonly heartbeatMs: number;
+  private readonly sampler: ProcessTreeSampler;
+  private readonly reaper = new OrphanReaper();
+  private readonly running = new Map<string, RunningJob>();
+  private readonly starting = new Set<Promise<void>>();
+  private reporter!: Reporter;
+  private res!: DetectedResources;
+  private gpus!: GpuPool;
+  private freeCpus = 0;
+  private freeMemoryBytes = 0;
+  private nodeKey = '';
+  private runId = 0;
+  private config: Doc = { _key: '', _id: '', _rev: '' };
+  private endMs: number | null = null;
+  private stopRequested = false;
+  private hardStop = false;
+  private claimAborted = false;
+  private readonly stopController = new AbortController();
+  private wakeResolve: (() => void) | undefined;
+  private wokenEarly = false;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private readonly counts = { started: 0, done: 0, failed: 0, canceled: 0, terminated: 0 };
+  private baseEnv: NodeJS.ProcessEnv = {};
+
+  constructor(options: WorkerOptions) {
+    this.o = options;
+    this.log = options.logger ?? createWorkerLogger();
+    this.workflow = options.workflow.includes('/') ? options.workflow.slice(options.workflow.lastIndexOf('/') + 1) : options.workflow;
+    this.outputDir = resolve(options.outputDir ?? 'output');
+    this.pollMs = Math.max(50, (options.pollIntervalSeconds ?? 5) * 1000);
+    this.heartbeatMs = Math.max(100, (options.heartbeatSeconds ?? 10) * 1000);
+    const statsMs = (options.statsIntervalSeconds ?? 1) * 1000;
+    this.sampler = new ProcessTreeSampler({ intervalMs: statsMs });
+    this.client = options.client ?? new WeftClient(options.url, { onRetry: (i) => this.log.warn({ attempt: i.attempt, delayMs: i.delayMs, path: i.path }, `server unreachable, retrying: ${i.error.message}`) });
+    options.signal?.addEventListener('abort', () => this.requestStop(), { once: true });
+  }
+
+  /** Stop as SIGTERM does: claim nothing more, stop running jobs, report them, exit. A second call kills at once. */
+  requestStop(): void {
+    if (this.stopRequested) {
+      this.hardStop = true;
+      for (const rj of this.running.values()) rj.proc.signalGroup('SIGKILL');
+    }
+    this.stopRequested = true;
+    this.stopController.abort(new Error('worker stopping'));
+    this.wake();
+  }
+
+  async run(): Promise<WorkerSummary> {
+    const onSignal = (sig: NodeJS.Signals): void => {
+      this.log.info({ signal: sig }, 'stop requested');
+      this.requestStop();
+    };
+    if (this.o.handleSignals) {
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+    }
+    try {
+      await this.setUp();
+      let reason: StopReason;
+      try {
+        const startup = this.config['worker_startup_script'];
+        if (typeof startup === 'string' && startup.trim() !== '') {
+          const rc = await runScript(startup, this.scriptEnv(), this.log.child({ script: 'worker_startup_script' }));
+          if (rc !== 0) throw new Error(`worker_startup_script exited with ${rc}; the worker does not start`);
+        }
+        reason = await this.loop();
+      } finally {
+        await this.tearDown();
+      }
+      this.log.info({ reason, ...this.counts }, 'worker finished');
+      return { reason, computeNodeKey: this.nodeKey, runId: this.runId, ...this.counts };
+    } finally {
+      if (this.o.handleSignals) {
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
+      }
+    }
+  }
+
+  // ---- set up and tear down ------------------------------------------------------------------
+
+  private async setUp(): Promise<void> {
+    const status = await this.client.getWorkflowStatus(this.workflow);
+    this.runId = status.run_id;
+    if (!(this.runId > 0)) throw new Error(`workflow ${this.workflow} has not been started (run_id ${this.runId}); start it first (weft workflows start ${this.workflow})`);
+    this.config = await this.client.getWorkflowConfig(this.workflow);
+    const retryMinutes = this.o.retryMinutes ?? numberOr(this.config['compute_node_wait_for_healthy_database_minutes'], 20);
+    this.client = new WeftClient(this.client.baseUrl, {
+      retryMinutes,
+      onRetry: (i) => this.log.warn({ attempt: i.attempt, delayMs: i.delayMs, path: i.path }, `server unreachable, retrying: ${i.error.message}`),
+    });
+    this.res = await detectResources({
+      ...(this.o.numCpus !== undefined ? { numCpus: this.o.numCpus } : {}),
+      ...(this.o.memoryGb !== undefined ? { memoryGb: this.o.memoryGb } : {}),
+      ...(this.o.numGpus !== undefined ? { numGpus: this.o.numGpus } : {}),
+      ...(this.o.timeLimit !== undefined ? { timeLimit: this.o.timeLimit } : {}),
+      ...(this.o.endTime !== undefined ? { endTime: this.o.endTime } : {}),
+    }, { env: this.o.env ?? process.env });
+    const bufferMs = numberOr(this.config['compute_node_expiration_buffer_seconds'], 120) * 1000;
+    const ends = [this.res.allocationEndMs === null ? null : this.res.allocationEndMs - bufferMs, this.res.timeLimitEndMs].filter((x): x is number => x !== null);
+    this.endMs = ends.length > 0 ? Math.min(...ends) : null;
+    this.gpus = new GpuPool(this.res.gpuIds);
+    this.freeCpus = this.res.numCpus;
+    this.freeMemoryBytes = this.res.memoryGb * GIB;
+    mkdirSync(join(this.outputDir, 'job-stdio'), { recursive: true });
+    this.baseEnv = { ...(this.o.env ?? process.env), WEFT_WORKFLOW_KEY: this.workflow, WEFT_URL: this.client.baseUrl, WEFT_RUN_ID: String(this.runId) };
+
+    const env = this.o.env ?? process.env;
+    const now = Date.now();
+    const node = await this.client.add(this.workflow, 'compute_nodes', {
+      hostname: hostname(),
+      pid: process.pid,
+      start_time: new Date(now).toISOString(),
+      is_active: true,
+      last_heartbeat: now / 1000,
+      resources: this.resourcesDoc(this.res.numCpus, this.res.memoryGb, this.res.gpuIds.length),
+      scheduler: {
+        hpc_type: env['SLURM_JOB_ID'] ? 'slurm' : 'local',
+        scheduler_config_id: this.o.schedulerConfigId ?? '',
+        scheduled_compute_node_key: this.o.scheduledComputeNodeKey ?? null,
+        ...(env['SLURM_JOB_ID'] ? { slurm_job_id: env['SLURM_JOB_ID'], slurm_node_list: env['SLURM_JOB_NODELIST'] ?? null } : {}),
+        end_time: this.endMs === null ? null : new Date(this.endMs).toISOString(),
+        sources: this.res.sources,
+      },
+    });
+    this.nodeKey = node._key;
+    this.reporter = new Reporter({ client: this.client, workflow: this.workflow, nodeKey: this.nodeKey, log: this.log, onSettled: () => this.wake() });
+    this.reaper.start();
+    this.heartbeatTimer = setInterval(() => void this.beat(), this.heartbeatMs);
+    this.log.info(
+      { computeNode: this.nodeKey, runId: this.runId, cpus: this.res.numCpus, memoryGb: this.res.memoryGb, gpus: this.res.gpuIds, endTime: this.endMs === null ? null : new Date(this.endMs).toISOString(), sources: this.res.sources },
+      'worker started',
+    );
+  }
+
+  private async tearDown(): Promise<void> {
+    if (!this.nodeKey) return;
+    await this.stopAllJobs(this.stopReasonStatus ?? 'terminated');
+    if (this.claimAborted) await this.giveBackUnstarted();
+    await this.reporter.drain();
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.sampler.stop();
+    await this.reaper.stop();
+    const started = Date.parse(String((await this.safeGetNode())?.['start_time'] ?? '')) || Date.now();
+    await this.updateNode({ is_active: false, duration_seconds: Math.max(0, (Date.now() - started) / 1000) });
+  }
+
+  private stopReasonStatus: 'canceled' | 'terminated' | undefined;
+
+  private async beat(): Promise<void> {
+    try {
+      await this.client.heartbeat(this.workflow, this.nodeKey, { retryMinutes: 0 });
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'heartbeat failed');
+    }
+  }
+
+  private async safeGetNode(): Promise<Doc | null> {
+    try {
+      return await this.client.get(this.workflow, 'compute_nodes', this.nodeKey, { retryMinutes: 1 });
+    } catch {
+      return null;
+    }
+  }
+
+  /** PUT fields onto the compute node, re-reading its `_rev` when a heartbeat got there first. */
+  private async updateNode(fields: Record<string, unknown>): Promise<void> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const node = await this.safeGetNode();
+      if (!node) break;
+      try {
+        await this.client.put(this.workflow, 'compute_nodes', this.nodeKey, { ...node, ...fields }, { retryMinutes: 1 });
+        return;
+      } catch (err) {
+        if (err instanceof WeftApiError && err.status === 409) continue;
+        this.log.warn({ err: (err as Error).message }, 'could not update the compute node');
+        return;
+      }
+    }
+    this.log.warn('could not update the compute node');
+  }
+
+  private resourcesDoc(cpus: number, memoryGb: number, gpus: number): Record<string, unknown> {
+    const left = this.endMs === null ? null : formatDuration((this.endMs - Date.now()) / 1000);
+    return {
+      num_cpus: Math.max(0, Math.floor(cpus)),
+      memory_gb: Math.max(0, memoryGb),
+      num_gpus: Math.max(0, gpus),
+      num_nodes: 1,
+      time_limit: left,
+      scheduler_config_id: this.o.schedulerConfigId ?? '',
+    };
+  }
+
+  // ---- the loop ------------------------------------------------------------------------------
+
+  /** Interrupt the loop's wait; a wake while the loop is not waiting makes its next wait return at once. */
+  private wake(): void {
+    const r = this.wakeResolve;
+    this.wakeResolve = undefined;
+    if (r) r();
+    else this.wokenEarly = true;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (this.wokenEarly) {
+      this.wokenEarly = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolveSleep) => {
+      const t = setTimeout(() => {
+        this.wakeResolve = undefined;
+        resolveSleep();
+      }, Math.max(0, ms));
+      this.wakeResolve = () => {
+        clearTimeout(t);
+        resolveSleep();
+      };
+    });
+  }
+
+  private busy(): boolean {
+    return this.running.size > 0 || this.starting.size > 0 || this.reporter.pending > 0;
+  }
+
+  private async loop(): Promise<StopReason> {
+    const ignoreCompletion = this.config['compute_node_ignore_workflow_completion'] === true;
+    const waitMs = (this.o.waitForNewJobsSeconds ?? numberOr(this.config['compute_node_wait_for_new_jobs_seconds'], 0)) * 1000;
+    let lastPoll = -Infinity;
+    let idleSince: number | null = null;
+    for (;;) {
+      this.wokenEarly = false;
+      if (this.stopRequested) return this.finish('signal', 'terminated');
+      let now = Date.now();
+      if (this.endMs !== null && now >= this.endMs) {
+        this.log.info('the allocation is about to end: stopping running jobs');
+        return this.finish('end-time', 'terminated');
+      }
+      if (now - lastPoll >= this.pollMs || !this.busy()) {
+        lastPoll = now;
+        const st = await this.pollWorkflow();
+        if (st === 'canceled') return this.finish('canceled', 'canceled');
+        if (st === 'complete' && !ignoreCompletion && !this.busy()) return 'complete';
+        if (this.stopRequested) continue;
+      }
+      const claimed = await this.claim();
+      now = Date.now();
+      if (claimed > 0 || this.busy()) idleSince = null;
+      else {
+        idleSince ??= now;
+        if (!ignoreCompletion && now - idleSince >= waitMs) return 'idle';
+      }
+      let waitFor = this.pollMs - (now - lastPoll);
+      if (idleSince !== null && !ignoreCompletion) waitFor = Math.min(waitFor, idleSince + waitMs - now);
+      if (this.endMs !== null) waitFor = Math.min(waitFor, this.endMs - now);
+      // A claim that filled every free slot or returned nothing: wait for something to change.
+      if (claimed === 0 || !this.hasRoom()) await this.sleep(Math.max(0, waitFor));
+    }
+  }
+
+  private async finish(reason: StopReason, status: 'canceled' | 'terminated'): Promise<StopReason> {
+    this.stopReasonStatus = status;
+    await this.stopAllJobs(status);
+    return reason;
+  }
+
+  /** Look at the workflow: canceled, complete (running the completion script if ours to run), or neither. */
+  private async pollWorkflow(): Promise<'canceled' | 'complete' | 'running'> {
+    let st;
+    try {
+      st = await this.client.isComplete(this.workflow, { signal: this.stopController.signal });
+    } catch (err) {
+      if (this.stopRequested) return 'running';
+      throw err;
+    }
+    if (st.is_canceled) {
+      this.log.info('the workflow was canceled');
+      return 'canceled';
+    }
+    if (st.is_complete) {
+      const script = this.config['workflow_completion_script'];
+      if (st.needs_to_run_completion_script && typeof script === 'string' && script.trim() !== '') {
+        const rc = await runScript(script, this.scriptEnv(), this.log.child({ script: 'workflow_completion_script' }));
+        if (rc !== 0) this.log.error({ rc }, 'workflow_completion_script failed');
+      }
+      return 'complete';
+    }
+    if (!this.busy()) await this.adoptRunId();
+    return 'running';
+  }
+
+  /** A restart bumps run_id; an idle worker follows it (a busy one finishes its jobs in their run first). */
+  private async adoptRunId(): Promise<void> {
+    try {
+      const status = await this.client.getWorkflowStatus(this.workflow, { signal: this.stopController.signal });
+      if (status.run_id !== this.runId && status.run_id > 0) {
+        this.log.info({ from: this.runId, to: status.run_id }, 'the workflow was restarted: new run_id');
+        this.runId = status.run_id;
+        this.baseEnv['WEFT_RUN_ID'] = String(this.runId);
+      }
+    } catch (err) {
+      if (!this.stopRequested) throw err;
+    }
+  }
+
+  private freeSlots(): number {
+    const max = this.o.maxParallelJobs;
+    return max === undefined ? Infinity : max - this.running.size - this.starting.size;
+  }
+
+  private hasRoom(): boolean {
+    if (this.o.maxParallelJobs !== undefined) return this.freeSlots() > 0;
+    return this.freeCpus > 0 && this.freeMemoryBytes > 0;
+  }
+
+  /** Claim what fits and start it; returns how many jobs were claimed. */
+  private async claim(): Promise<number> {
+    if (this.stopRequested || !this.hasRoom()) return 0;
+    let jobs: Doc[];
+    try {
+      if (this.o.maxParallelJobs !== undefined) {
+        const limit = this.freeSlots();
+        jobs = (await this.client.prepareNextJobsForSubmission(this.workflow, limit, { compute_node_key: this.nodeKey }, { signal: this.stopController.signal })).jobs;
+        if (jobs.length > limit) throw new Error(`prepare_next_jobs_for_submission returned ${jobs.length} jobs for limit ${limit}`);
+      } else {
+        const sort = this.config['prepare_jobs_sort_method'];
+        const body = this.resourcesDoc(this.freeCpus, this.freeMemoryBytes / GIB, this.gpus.available);
+        jobs = (
+          await this.client.prepareJobsForSubmission(
+            this.workflow,
+            body as never,
+            { compute_node_key: this.nodeKey, ...(typeof sort === 'string' ? { sort_method: sort as never } : {}) },
+            { signal: this.stopController.signal },
+          )
+        ).jobs;
+      }
+    } catch (err) {
+      if (this.stopRequested) {
+        this.claimAborted = true;
+        return 0;
+      }
+      throw err;
+    }
+    for (const job of jobs) {
+      const p = this.launch(job).finally(() => this.starting.delete(p));
+      this.starting.add(p);
+    }
+    return jobs.length;
+  }
+
+  /** start_job, then spawn. Resources are taken at once so the next claim does not offer them again. */
+  private async launch(job: Doc): Promise<void> {
+    const internal = internalOf(job);
+    const cpus = internal.num_cpus ?? 1;
+    const memoryBytes = internal.memory_bytes ?? 0;
+    const wantGpus = internal.num_gpus ?? 0;
+    let gpuIds = this.gpus.take(wantGpus);
+    if (gpuIds === null) {
+      // Only with --max-parallel-jobs (claims that ignore requirements): give what is free.
+      gpuIds = this.gpus.take(this.gpus.available) ?? [];
+      this.log.warn({ job: job._key, wanted: wantGpus, got: gpuIds.length }, 'not enough free GPUs for this job');
+    }
+    this.freeCpus -= cpus;
+    this.freeMemoryBytes -= memoryBytes;
+    const release = (): void => {
+      this.freeCpus += cpus;
+      this.freeMemoryBytes += memoryBytes;
+      this.gpus.release(gpuIds);
+      this.wake();
+    };
+    const name = String(job['name'] ?? job._key);
+    const log = this.log.child({ job: job._key, jobName: name, runId: this.runId });
+    let doc: Doc;
+    try {
+      doc = await this.startJob(job, log);
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'could not start the job; leaving it to the server');
+      release();
+      return;
+    }
+    if (this.stopRequested) {
+      // Stopping: record it as stopped without running it, so it is not left submitted.
+      const status = this.stopReasonStatus ?? 'terminated';
+      release();
+      this.reporter.report({ key: job._key, id: doc._id, doc, runId: this.runId, log }, status, { returnCode: -15, signal: null, seconds: 0 }, null);
+      this.counts[status]++;
+      return;
+    }
+    const env: NodeJS.ProcessEnv = { ...this.baseEnv, WEFT_JOB_KEY: job._key, WEFT_JOB_NAME: name, WEFT_RUN_ID: String(this.runId) };
+    if (this.gpus.size > 0 || gpuIds.length > 0) env['CUDA_VISIBLE_DEVICES'] = gpuIds.join(',');
+    const proc = new JobProcess({
+      workflow: this.workflow,
+      jobKey: job._key,
+      runId: this.runId,
+      command: String(job['command']),
+      invocationScript: (job['invocation_script'] as string | null | undefined) ?? null,
+      outputDir: this.outputDir,
+      env,
+      ...(this.o.pdeathsig !== undefined ? { pdeathsig: this.o.pdeathsig } : {}),
+    });
+    this.counts.started++;
+    const rj: RunningJob = {
+      key: job._key,
+      id: doc._id,
+      name,
+      doc,
+      runId: this.runId,
+      proc,
+      cpus,
+      memoryBytes,
+      gpuIds,
+      supportsTermination: doc['supports_termination'] === true,
+      log,
+      exitHandled: Promise.resolve(),
+    };
+    this.running.set(job._key, rj);
+    if (proc.pid !== undefined) {
+      this.reaper.add(proc.pid);
+      this.sampler.track(job._key, proc.pid);
+    }
+    log.info({ pid: proc.pid, gpus: gpuIds }, 'job started');
+    rj.exitHandled = proc.exited.then((exit) => {
+      this.running.delete(job._key);
+      if (proc.pid !== undefined) this.reaper.remove(proc.pid);
+      const stats = this.sampler.untrack(job._key);
+      release();
+      this.onExit(rj, exit, stats);
+    });
+  }
+
+  /** start_job; when the answer was lost and a retry finds the job already started by us, carry on with it. */
+  private async startJob(job: Doc, log: Logger): Promise<Doc> {
+    try {
+      return await this.client.startJob(this.workflow, job._key, job._rev, this.runId, this.nodeKey);
+    } catch (err) {
+      if (!(err instanceof WeftApiError) || err.status >= 500) throw err;
+      const fresh = await this.client.get(this.workflow, 'jobs', job._key);
+      const holder = internalOf(fresh).compute_node_key;
+      if (fresh['status'] === 'submitted' && holder !== undefined && keyOf(holder) === this.nodeKey) {
+        log.info('start_job was applied before (its answer was lost); going on');
+        return fresh;
+      }
+      throw err;
+    }
+  }
+
+  private onExit(rj: RunningJob, exit: JobExit, stats: ReturnType<ProcessTreeSampler['untrack']>): void {
+    const status = rj.stopStatus ?? 'done';
+    if (exit.spawnError) rj.log.error({ err: exit.spawnError.message }, 'the job could not be started');
+    rj.log.info({ returnCode: exit.returnCode, seconds: exit.seconds, status }, 'job ended');
+    if (status === 'done') {
+      if (exit.returnCode === 0) this.counts.done++;
+      else this.counts.failed++;
+    } else this.counts[status]++;
+    this.reporter.report(rj, status, exit, stats);
+  }
+
+  /** Stop every running job (SIGTERM, then SIGKILL after the grace period) and record it with `status`. */
+  private async stopAllJobs(status: 'canceled' | 'terminated'): Promise<void> {
+    this.stopRequested = true;
+    this.stopController.abort(new Error('worker stopping'));
+    while (this.starting.size > 0) await Promise.allSettled([...this.starting]);
+    const graceTerm = (this.o.killGraceSeconds ?? 30) * 1000;
+    await Promise.all(
+      [...this.running.values()].map(async (rj) => {
+        rj.stopStatus ??= status;
+        const grace = this.hardStop ? 0 : rj.supportsTermination ? graceTerm : Math.min(2_000, graceTerm);
+        rj.log.info({ status, graceMs: grace }, 'stopping the job');
+        await rj.proc.terminate(grace);
+        await rj.exitHandled;
+      }),
+    );
+  }
+
+  /** After an interrupted claim: jobs the server gave us that we never saw go back to ready. */
+  private async giveBackUnstarted(): Promise<void> {
+    try {
+      const pending = await this.client.list(this.workflow, 'jobs', { status: 'submitted_pending' });
+      for (const job of pending) {
+        const holder = internalOf(job).compute_node_key;
+        if (holder === undefined || keyOf(holder) !== this.nodeKey) continue;
+        try {
+          await this.client.manageStatusChange(this.workflow, job._key, 'ready', job._rev, this.runId, { retryMinutes: 1 });
+        } catch (err) {
+          this.log.warn({ job: job._key, err: (err as Error).message }, 'could not give back a claimed job (the lease will)');
+        }
+      }
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'could not look for claimed jobs to give back (the lease will)');
+    }
+  }
+
+  private scriptEnv(): NodeJS.ProcessEnv {
+    return { ...(this.o.env ?? process.env), WEFT_WORKFLOW_KEY: this.workflow, WEFT_URL: this.client.baseUrl, WEFT_RUN_ID: String(this.runId) };
+  }
+}
+
+function numberOr(v: unknown, dflt: number): number {
+  return typeof v === 'number' && Number.isFinite(v) ? v : dflt;
+}
+
+function keyOf(s: string): string {
+  return s.includes('/') ? s.slice(s.lastIndexOf('/') + 1) : s;
+}
