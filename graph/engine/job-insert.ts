@@ -16,7 +16,9 @@
  */
 import { WeftError, type ErrorDetail } from '../errors.js';
 import { JobSchema, collectionOf, keyOf, type CollectionName, type EdgeCollectionName } from '../model.js';
+import { topologicalOrder, toCsr } from '../dag.js';
 import type { Doc, GraphStore } from '../store/port.js';
+import { docsById } from './views-bulk.js';
 
 interface Relationship {
   readonly edge: EdgeCollectionName;
@@ -38,74 +40,129 @@ export const JOB_RELATIONSHIPS: Readonly<Record<string, Relationship>> = Object.
 
 export const JOB_RELATIONSHIP_FIELDS = Object.freeze(Object.keys(JOB_RELATIONSHIPS));
 
-function fail(details: ErrorDetail[]): never {
+/** The document key alphabet (the same rule as server/validate.ts). */
+const DOC_KEY_RE = /^[A-Za-z0-9_\-:.@()+,=;$!*'%]{1,254}$/;
+/** At most this many details go into one error. */
+const MAX_DETAILS = 1000;
+
+function fail(details: ErrorDetail[], total: number): never {
   const shown = details.slice(0, 5).map((d) => `${d.path.join('.')}: ${d.message}`);
-  if (details.length > 5) shown.push(`and ${details.length - 5} more`);
-  throw new WeftError('VALIDATION_FAILED', `Invalid job: ${shown.join('; ')}`, { details });
+  if (total > 5) shown.push(`and ${total - 5} more`);
+  throw new WeftError('VALIDATION_FAILED', `Invalid job: ${shown.join('; ')}`, { details, extra: { fault_count: total } });
 }
 
-/** Find the referenced document's id, or undefined when it is not in the workflow. */
-async function resolveRef(tx: GraphStore, workflow: string, ref: string, targets: readonly CollectionName[]): Promise<string | undefined> {
+/** Candidate ids of a reference: `files/12` → [files/12]; a bare key → one id per target collection. */
+function candidatesOf(ref: string, targets: readonly CollectionName[]): string[] {
   const named = collectionOf(ref);
   const key = keyOf(ref);
-  const candidates = named === undefined ? targets : targets.filter((t) => t === named);
-  for (const c of candidates) {
-    if (await tx.get(c, workflow, key)) return `${c}/${key}`;
-  }
-  return undefined;
+  return (named === undefined ? targets : targets.filter((t) => t === named)).map((c) => `${c}/${key}`);
+}
+
+export interface InsertJobsOptions {
+  /** Prefix of the field paths in errors (`['jobs']` for a bulk body): `[...prefix, 2, 'input_files', 0]`. */
+  pathPrefix?: (string | number)[];
 }
 
 /**
  * Insert jobs into a workflow, turning relationship fields into edges. Status is `uninitialized`
- * unless the body gives one. Validates every body and reference before writing anything; run it
- * inside a transaction (`store.transaction(tx => insertJobs(tx, ...))`) for all-or-nothing.
+ * unless the body gives one. Validates every body and reference before writing anything (every
+ * fault reported in one VALIDATION_FAILED); run it inside a transaction
+ * (`store.transaction(tx => insertJobs(tx, ...))`) for all-or-nothing.
+ *
+ * References are looked up in bulk (one read per target collection, not one per reference), so
+ * 100,000 jobs insert in one call. A `blocked_by` may also name the `_key` of another job of the
+ * same call; such references must not form a cycle (DEPENDENCY_CYCLE).
  * Errors name the field by index: `[2, input_files, 0]`.
  */
-export async function insertJobs(tx: GraphStore, workflow: string, bodies: readonly Record<string, unknown>[]): Promise<Doc[]> {
+export async function insertJobs(tx: GraphStore, workflow: string, bodies: readonly Record<string, unknown>[], opts: InsertJobsOptions = {}): Promise<Doc[]> {
+  const prefix = opts.pathPrefix ?? [];
   const details: ErrorDetail[] = [];
-  const prepared: { doc: Record<string, unknown>; edges: { edge: EdgeCollectionName; other: string; inbound: boolean }[] }[] = [];
+  let total = 0;
+  const fault = (path: (string | number)[], message: string, rule: string) => {
+    total++;
+    if (details.length < MAX_DETAILS) details.push({ path: [...prefix, ...path], message, rule });
+  };
+  type Ref = { path: (string | number)[]; ref: string; rel: Relationship };
+  const prepared: { doc: Record<string, unknown>; refs: Ref[] }[] = [];
+  const batchKeys = new Map<string, number>();
+  const wanted = new Set<string>();
   for (const [i, body] of bodies.entries()) {
     const parsed = JobSchema.safeParse(body);
     if (!parsed.success) {
-      for (const issue of parsed.error.issues) {
-        details.push({ path: [i, ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))], message: issue.message, rule: issue.code });
-      }
+      for (const issue of parsed.error.issues) fault([i, ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))], issue.message, issue.code);
       continue;
     }
     const doc: Record<string, unknown> = { ...parsed.data };
     delete doc._id;
     delete doc._rev;
-    const edges: (typeof prepared)[number]['edges'] = [];
+    if (typeof doc._key === 'string') {
+      if (!DOC_KEY_RE.test(doc._key)) fault([i, '_key'], 'not a valid document key', 'key');
+      else if (batchKeys.has(doc._key)) fault([i, '_key'], `duplicate _key "${doc._key}" (also job ${batchKeys.get(doc._key)})`, 'duplicate_key');
+      else batchKeys.set(doc._key, i);
+    }
+    const refs: Ref[] = [];
     for (const [field, rel] of Object.entries(JOB_RELATIONSHIPS)) {
       const value = doc[field];
       delete doc[field];
       if (value === undefined || value === null) continue;
-      const refs = Array.isArray(value) ? (value as string[]) : [value as string];
-      for (const [j, ref] of refs.entries()) {
-        const path = Array.isArray(value) ? [i, field, j] : [i, field];
-        const id = await resolveRef(tx, workflow, ref, rel.targets);
-        if (id === undefined) {
-          details.push({ path, message: `no ${rel.targets.join(' or ')} document "${ref}" in workflow ${workflow}`, rule: 'reference' });
-          continue;
-        }
-        edges.push({ edge: rel.edge, other: id, inbound: rel.inbound });
+      const list = Array.isArray(value) ? (value as string[]) : [value as string];
+      for (const [j, ref] of list.entries()) {
+        refs.push({ path: Array.isArray(value) ? [i, field, j] : [i, field], ref, rel });
+        for (const id of candidatesOf(ref, rel.targets)) wanted.add(id);
       }
     }
     if (doc.status === undefined) doc.status = 'uninitialized';
-    prepared.push({ doc, edges });
+    prepared.push({ doc, refs });
   }
-  if (details.length > 0) fail(details);
+
+  const existing = await docsById(tx, workflow, wanted);
+  const edges: { n: number; edge: EdgeCollectionName; other: string; inbound: boolean; inBatch?: number }[] = [];
+  for (const [n, p] of prepared.entries()) {
+    for (const { path, ref, rel } of p.refs) {
+      const id = candidatesOf(ref, rel.targets).find((c) => existing.has(c));
+      if (id !== undefined) {
+        edges.push({ n, edge: rel.edge, other: id, inbound: rel.inbound });
+        continue;
+      }
+      // A blocker of the same call, named by the _key it will get.
+      const inBatch = rel.edge === 'blocks' && (collectionOf(ref) ?? 'jobs') === 'jobs' ? batchKeys.get(keyOf(ref)) : undefined;
+      if (inBatch !== undefined) edges.push({ n, edge: rel.edge, other: `jobs/${keyOf(ref)}`, inbound: true, inBatch });
+      else fault(path, `no ${rel.targets.join(' or ')} document "${ref}" in workflow ${workflow}`, 'reference');
+    }
+  }
+  if (total > 0) fail(details, total);
+  rejectBatchCycles(bodies, prepared.length, edges, prefix);
 
   const inserted = await tx.insertMany('jobs', workflow, prepared.map((p) => p.doc));
   const byEdge = new Map<EdgeCollectionName, Record<string, unknown>[]>();
-  for (const [n, p] of prepared.entries()) {
-    const jobId = inserted[n]!._id;
-    for (const e of p.edges) {
-      const list = byEdge.get(e.edge) ?? [];
-      list.push(e.inbound ? { _from: e.other, _to: jobId } : { _from: jobId, _to: e.other });
-      byEdge.set(e.edge, list);
-    }
+  for (const e of edges) {
+    const jobId = inserted[e.n]!._id;
+    const list = byEdge.get(e.edge) ?? [];
+    list.push(e.inbound ? { _from: e.other, _to: jobId } : { _from: jobId, _to: e.other });
+    byEdge.set(e.edge, list);
   }
   for (const [edge, docs] of byEdge) await tx.insertMany(edge, workflow, docs);
   return inserted;
+}
+
+/** blocked_by between jobs of one call can loop; references to stored jobs cannot (they exist already). */
+function rejectBatchCycles(
+  bodies: readonly Record<string, unknown>[],
+  count: number,
+  edges: readonly { n: number; inBatch?: number }[],
+  prefix: readonly (string | number)[],
+): void {
+  const from: number[] = [];
+  const to: number[] = [];
+  for (const e of edges) if (e.inBatch !== undefined) from.push(e.inBatch), to.push(e.n);
+  if (from.length === 0) return;
+  // With no faults, prepared index n is body index n (every body parsed).
+  const { cycles } = topologicalOrder(toCsr(count, from, to));
+  if (cycles.length === 0) return;
+  const label = (n: number) => String(bodies[n]?.name ?? bodies[n]?._key ?? n);
+  const named = cycles.map((c) => c.map(label));
+  throw new WeftError('DEPENDENCY_CYCLE', `Dependency cycle: ${named.map((c) => c.join(' → ')).join('; ')}`, {
+    details: cycles.map((c, i) => ({ path: [...prefix, c[0]!, 'blocked_by'], message: `dependency cycle: ${named[i]!.join(' → ')}`, rule: 'dependency_cycle' })),
+    extra: { cycles: named },
+  });
 }
