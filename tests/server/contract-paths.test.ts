@@ -24,11 +24,9 @@ const CONTRACT = readFileSync(join(here, '../fixtures/contract-paths.txt'), 'utf
   });
 
 const PENDING = new Set<string>([
-  'POST /workflows/{workflow}/bulk_jobs',
   'PUT /workflows/{workflow}/jobs/{key}/start_job/{rev}/{run_id}/{compute_node_key}',
   'POST /workflows/{workflow}/jobs/{key}/complete_job/{status}/{rev}/{run_id}/{compute_node_key}',
   'PUT /workflows/{workflow}/jobs/{key}/manage_status_change/{status}/{rev}/{run_id}',
-  'POST /workflow_specifications',
   'GET /workflows/{key}/is_complete',
   'POST /workflows/{key}/initialize_jobs',
   'POST /workflows/{key}/prepare_jobs_for_submission',
