@@ -1,6 +1,210 @@
-/** Engine routes: lifecycle (graph/engine). */
+/**
+ * Engine routes: the job lifecycle (graph/engine/lifecycle*.ts, initialize.ts, status.ts, lease.ts).
+ * initialize_jobs, start_job, complete_job, manage_status_change, cancel, reset_status,
+ * reset_job_status, is_complete, and the compute node heartbeat (a Weft extension).
+ */
+import { z } from 'zod';
+import { initializeJobs } from '../../graph/engine/initialize.js';
+import { heartbeat } from '../../graph/engine/lease.js';
+import { completeJob, manageStatusChange, startJob } from '../../graph/engine/lifecycle.js';
+import { cancelWorkflow, isWorkflowComplete, resetJobStatus, resetWorkflowStatus } from '../../graph/engine/status.js';
+import { JOB_STATUSES, ResultSchema } from '../../graph/model.js';
 import type { ApiRouter } from '../api-router.js';
+import { requireWorkflow } from '../route-helpers.js';
+import { ObjectBody, QueryBoolean, WorkflowKeyParam, keyOrId, queryInt } from '../validate.js';
 
-export function registerEngineLifecycleRoutes(_api: ApiRouter): void {
-  // routes land here
+const KeyParams = z.object({ key: WorkflowKeyParam });
+const JobKey = keyOrId(['jobs'], 'Job key or id');
+const NodeKey = keyOrId(['compute_nodes'], 'Compute node key or id');
+const Rev = z.string().min(1).meta({ description: 'The job revision (_rev) the caller read' });
+const RunId = queryInt(0).meta({ description: 'The workflow run_id the caller works for' });
+const Message = z.object({ message: z.string() }).loose();
+const JobDoc = z.object({ _key: z.string(), _id: z.string(), _rev: z.string(), status: z.string() }).loose();
+
+export function registerEngineLifecycleRoutes(api: ApiRouter): void {
+  const tags = ['workflows'];
+  const jobTags = ['jobs'];
+
+  api.route(
+    {
+      method: 'post',
+      path: '/workflows/{key}/initialize_jobs',
+      summary: 'Initialize jobs: resources, scheduler, implicit dependencies as blocks edges, ready/blocked statuses',
+      description:
+        'One transaction. Implicit dependencies (file producer → consumer, user data storer → consumer) are added as blocks edges. ' +
+        'Jobs with an unfinished blocker become blocked (internal.num_unfinished_blockers counts them), others ready; done and disabled jobs keep their status. ' +
+        'A malformed stored memory or runtime is a 400 naming the jobs and the field, and nothing is written. run_id is not changed.',
+      operationId: 'initialize_jobs',
+      tags,
+      params: KeyParams,
+      query: z.strictObject({
+        only_uninitialized: QueryBoolean.optional().meta({ description: 'Only re-evaluate uninitialized (and blocked) jobs. Default false.' }),
+        clear_ephemeral_user_data: QueryBoolean.optional().meta({ description: 'Empty ephemeral user data first. Default true.' }),
+      }),
+      body: ObjectBody,
+      bodyRequired: false,
+      response: Message,
+    },
+    async ({ deps, params, query }) => {
+      const summary = await initializeJobs(deps.store, params.key, {
+        onlyUninitialized: query.only_uninitialized ?? false,
+        clearEphemeralUserData: query.clear_ephemeral_user_data ?? true,
+      });
+      return { message: 'Initialized job status', ...summary };
+    },
+  );
+
+  api.route(
+    {
+      method: 'put',
+      path: '/workflows/{workflow}/jobs/{key}/start_job/{rev}/{run_id}/{compute_node_key}',
+      summary: 'Start a job (submitted_pending → submitted), recording which compute node runs it',
+      description:
+        '400 if the job is not submitted_pending; 409 if it is held by another compute node or the revision is stale; 400 on a run_id mismatch. ' +
+        'Stores the input hash, an executed edge and a start event.',
+      operationId: 'start_job',
+      tags: jobTags,
+      params: z.object({ workflow: WorkflowKeyParam, key: JobKey, rev: Rev, run_id: RunId, compute_node_key: NodeKey }),
+      body: ObjectBody,
+      bodyRequired: false,
+      response: JobDoc,
+    },
+    async ({ deps, params }) => startJob(deps.store, params.workflow, params.key, params.rev, params.run_id, params.compute_node_key),
+  );
+
+  api.route(
+    {
+      method: 'post',
+      path: '/workflows/{workflow}/jobs/{key}/complete_job/{status}/{rev}/{run_id}/{compute_node_key}',
+      summary: 'Complete a job with its result; unblocks (or cancels) its dependants in the same transaction',
+      description:
+        'Everything is checked before anything is written. A retried identical report answers 200 and changes nothing. ' +
+        '409 if another compute node holds the job (its lease lapsed), the revision is stale, or the job is not submitted_pending/submitted (or canceled by a workflow cancel); 400 on a run_id mismatch. ' +
+        'A failure (return_code != 0, or canceled) cancels dependants that ask for it, transitively.',
+      operationId: 'complete_job',
+      tags: jobTags,
+      params: z.object({
+        workflow: WorkflowKeyParam,
+        key: JobKey,
+        status: z.enum(['done', 'canceled', 'terminated']).meta({ description: 'The completion status' }),
+        rev: Rev,
+        run_id: RunId,
+        compute_node_key: NodeKey,
+      }),
+      body: ResultSchema,
+      response: JobDoc,
+    },
+    async ({ deps, params, body }) =>
+      completeJob(deps.store, params.workflow, params.key, params.status, params.rev, params.run_id, params.compute_node_key, body as Parameters<typeof completeJob>[7]),
+  );
+
+  api.route(
+    {
+      method: 'put',
+      path: '/workflows/{workflow}/jobs/{key}/manage_status_change/{status}/{rev}/{run_id}',
+      summary: 'Change a job to an unfinished status; a finished job going back resets everything downstream to uninitialized',
+      description:
+        'A complete status is 400 (use complete_job); a stale revision is 400 (as Torc); the same status changes nothing; ' +
+        'submitted_pending and submitted are 400 (claims and start_job only); a run_id mismatch is 400.',
+      operationId: 'manage_status_change',
+      tags: jobTags,
+      params: z.object({ workflow: WorkflowKeyParam, key: JobKey, status: z.enum(JOB_STATUSES), rev: Rev, run_id: RunId }),
+      body: ObjectBody,
+      bodyRequired: false,
+      response: JobDoc,
+    },
+    async ({ deps, params }) => manageStatusChange(deps.store, params.workflow, params.key, params.status, params.rev, params.run_id),
+  );
+
+  api.route(
+    {
+      method: 'put',
+      path: '/workflows/{key}/cancel',
+      summary: 'Cancel a workflow: is_canceled, and every job that has not finished becomes canceled',
+      description: 'Workers see the cancel through is_complete (a canceled workflow is complete) and stop their jobs.',
+      operationId: 'cancel_workflow',
+      tags,
+      params: KeyParams,
+      body: ObjectBody,
+      bodyRequired: false,
+      response: Message,
+    },
+    async ({ deps, params }) => {
+      const { canceled } = await cancelWorkflow(deps.store, params.key);
+      return { message: 'Canceled workflow', num_canceled_jobs: canceled.length };
+    },
+  );
+
+  api.route(
+    {
+      method: 'post',
+      path: '/workflows/{key}/reset_status',
+      summary: 'Reset the workflow status (not canceled, completion script not yet run); run_id is kept',
+      operationId: 'reset_workflow_status',
+      tags,
+      params: KeyParams,
+      body: ObjectBody,
+      bodyRequired: false,
+      response: Message,
+    },
+    async ({ deps, params }) => {
+      await resetWorkflowStatus(deps.store, params.key);
+      return { message: 'Reset workflow status' };
+    },
+  );
+
+  api.route(
+    {
+      method: 'post',
+      path: '/workflows/{key}/reset_job_status',
+      summary: 'Reset jobs to uninitialized: all, or only failed ones and their downstream jobs',
+      description:
+        'failed_only=true: jobs whose latest result has a non-zero return code, canceled and terminated jobs, and every job downstream of them.',
+      operationId: 'reset_job_status',
+      tags,
+      params: KeyParams,
+      query: z.strictObject({ failed_only: QueryBoolean.optional().meta({ description: 'Only failed jobs (and their downstream jobs). Default false.' }) }),
+      body: ObjectBody,
+      bodyRequired: false,
+      response: Message,
+    },
+    async ({ deps, params, query }) => {
+      const failedOnly = query.failed_only ?? false;
+      const keys = await resetJobStatus(deps.store, params.key, failedOnly);
+      return { message: `Reset job status to uninitialized failed_only=${failedOnly}`, reset_job_keys: keys };
+    },
+  );
+
+  api.route(
+    {
+      method: 'get',
+      path: '/workflows/{key}/is_complete',
+      summary: 'Whether the workflow is complete (every job done, canceled, terminated or disabled; or the workflow canceled)',
+      description: 'needs_to_run_completion_script is true for exactly one caller, the first to see the workflow complete when a completion script is configured.',
+      operationId: 'is_workflow_complete',
+      tags,
+      params: KeyParams,
+      response: z.object({ is_canceled: z.boolean(), is_complete: z.boolean(), needs_to_run_completion_script: z.boolean() }),
+    },
+    async ({ deps, params }) => {
+      await requireWorkflow(deps.store, params.key);
+      return isWorkflowComplete(deps.store, params.key);
+    },
+  );
+
+  api.route(
+    {
+      method: 'post',
+      path: '/workflows/{workflow}/compute_nodes/{key}/heartbeat',
+      summary: 'Heartbeat a compute node (Weft extension): last_heartbeat = now, in epoch seconds',
+      description: 'Jobs held by a node whose heartbeat is older than the server leaseTimeoutSeconds are given back (ready again). A node that never heartbeats holds its jobs without a lease.',
+      operationId: 'heartbeat_compute_node',
+      tags: ['compute_nodes'],
+      params: z.object({ workflow: WorkflowKeyParam, key: NodeKey }),
+      body: ObjectBody,
+      bodyRequired: false,
+      response: z.object({ _key: z.string(), last_heartbeat: z.number() }).loose(),
+    },
+    async ({ deps, params }) => heartbeat(deps.store, params.workflow, params.key),
+  );
 }

@@ -24,17 +24,9 @@ const CONTRACT = readFileSync(join(here, '../fixtures/contract-paths.txt'), 'utf
   });
 
 const PENDING = new Set<string>([
-  'PUT /workflows/{workflow}/jobs/{key}/start_job/{rev}/{run_id}/{compute_node_key}',
-  'POST /workflows/{workflow}/jobs/{key}/complete_job/{status}/{rev}/{run_id}/{compute_node_key}',
-  'PUT /workflows/{workflow}/jobs/{key}/manage_status_change/{status}/{rev}/{run_id}',
-  'GET /workflows/{key}/is_complete',
-  'POST /workflows/{key}/initialize_jobs',
   'POST /workflows/{key}/prepare_jobs_for_submission',
   'POST /workflows/{key}/prepare_next_jobs_for_submission',
   'POST /workflows/{key}/prepare_jobs_for_scheduling',
-  'PUT /workflows/{key}/cancel',
-  'POST /workflows/{key}/reset_status',
-  'POST /workflows/{key}/reset_job_status',
 ]);
 
 let srv: TestServer;

@@ -1,0 +1,212 @@
+/**
+ * Job execution: start_job, complete_job and manage_status_change (Torc 0.6.4 sections 2.3-2.6,
+ * 5.1-5.3), each one transaction that validates everything before it writes anything (Torc wrote
+ * first and validated after, leaving half-changed jobs behind).
+ *
+ * Order of checks (the reference's, where it has one):
+ * - start_job: job and compute node exist (404); status submitted_pending (400
+ *   INVALID_TRANSITION); held by another compute node (409 STATE_CONFLICT); `_rev` (409);
+ *   run_id (400 RUN_ID_MISMATCH).
+ * - complete_job: body agrees with the path (400); job and node exist (404); an identical retry
+ *   (the job already has that status, and a result for that run from that node) answers 200
+ *   and changes nothing; held by another node (409: its lease lapsed and the job was given to
+ *   someone else); `_rev` (409); the job must be submitted_pending or submitted, or canceled by
+ *   a workflow cancel (else 409 STATE_CONFLICT); run_id (400).
+ * - manage_status_change: status not a complete one (400); `_rev` (400 STALE_REVISION, as Torc);
+ *   same status: nothing happens; claim/start statuses are refused (400); run_id (400).
+ *
+ * A failure is a result with return_code != 0, or a canceled job (Torc reads the return code
+ * whatever the status, so terminated with 0 is a success).
+ */
+import { WeftError } from '../errors.js';
+import { COMPLETE_STATUSES, type JobStatus } from '../model.js';
+import type { Doc, GraphStore } from '../store/port.js';
+import { jobEvent, writeEvents, type EngineEvent } from './events.js';
+import { computeJobInputHash } from './input-hash.js';
+import { internalOf } from './job-internal.js';
+import { propagateCompletion, reverseCompletion } from './lifecycle-unblock.js';
+
+export type CompleteStatus = 'done' | 'canceled' | 'terminated';
+
+async function requireJob(tx: GraphStore, workflow: string, key: string): Promise<Doc> {
+  const wf = await tx.get('workflows', null, workflow);
+  if (!wf) throw new WeftError('WORKFLOW_NOT_FOUND', `Workflow ${workflow} not found`, { extra: { workflow } });
+  const job = await tx.get('jobs', workflow, key);
+  if (!job) throw new WeftError('DOCUMENT_NOT_FOUND', `jobs document ${key} not found`, { extra: { collection: 'jobs', key } });
+  return job;
+}
+
+async function requireNode(tx: GraphStore, workflow: string, key: string): Promise<Doc> {
+  const node = await tx.get('compute_nodes', workflow, key);
+  if (!node) throw new WeftError('DOCUMENT_NOT_FOUND', `compute_nodes document ${key} not found`, { extra: { collection: 'compute_nodes', key } });
+  return node;
+}
+
+async function workflowRunId(tx: GraphStore, workflow: string): Promise<number> {
+  const st = await tx.get('workflow_statuses', null, workflow);
+  return typeof st?.run_id === 'number' ? st.run_id : 0;
+}
+
+function checkRev(job: Doc, rev: string, code: 'REVISION_CONFLICT' | 'STALE_REVISION' = 'REVISION_CONFLICT'): void {
+  if (job._rev !== rev) {
+    throw new WeftError(code, `Revision conflict for ${job._id}: _rev=${job._rev} (the request gave ${rev})`, { extra: { id: job._id, _rev: job._rev } });
+  }
+}
+
+function checkRunId(workflow: string, current: number, given: number): void {
+  if (current !== given) {
+    throw new WeftError('RUN_ID_MISMATCH', `Invalid job status change request. run_id=${given} but workflow ${workflow} is at run_id=${current}`, {
+      extra: { run_id: given, current_run_id: current },
+    });
+  }
+}
+
+function checkHolder(job: Doc, nodeKey: string): void {
+  const holder = internalOf(job).compute_node_key;
+  if (typeof holder === 'string' && holder !== '' && holder !== nodeKey) {
+    throw new WeftError('STATE_CONFLICT', `Job ${job._key} is held by compute node ${holder}, not ${nodeKey} (a lapsed lease gives the job to another node)`, {
+      extra: { job_key: job._key, compute_node_key: holder },
+    });
+  }
+}
+
+function nodeName(node: Doc): string {
+  return typeof node.hostname === 'string' ? node.hostname : node._key;
+}
+
+/** `PUT .../start_job/{rev}/{run_id}/{compute_node_key}`: submitted_pending → submitted. */
+export async function startJob(store: GraphStore, workflow: string, key: string, rev: string, runId: number, nodeKey: string): Promise<Doc> {
+  return store.transaction(async (tx) => {
+    const job = await requireJob(tx, workflow, key);
+    const node = await requireNode(tx, workflow, nodeKey);
+    if (job.status !== 'submitted_pending') {
+      throw new WeftError('INVALID_TRANSITION', `job status must be submitted_pending: ${String(job.status)}`, { extra: { job_key: job._key, status: job.status } });
+    }
+    checkHolder(job, node._key);
+    checkRev(job, rev);
+    checkRunId(workflow, await workflowRunId(tx, workflow), runId);
+    const internal = { ...internalOf(job), compute_node_key: node._key, hash: await computeJobInputHash(tx, workflow, job) };
+    const updated = await tx.update('jobs', workflow, job._key, { status: 'submitted', internal });
+    await tx.insert('executed', workflow, { _from: node._id, _to: job._id, data: { run_id: runId } });
+    await writeEvents(tx, workflow, [jobEvent('start', job, `Started job ${job._key}`, { node_name: nodeName(node), run_id: runId })]);
+    return updated;
+  });
+}
+
+export interface ResultBody {
+  job_key: string;
+  run_id: number;
+  return_code: number;
+  exec_time_minutes: number;
+  completion_time: string;
+  status: string;
+  [field: string]: unknown;
+}
+
+function checkResultBody(key: string, status: CompleteStatus, runId: number, result: ResultBody): void {
+  const details: { path: string[]; message: string; rule: string }[] = [];
+  const jobKey = result.job_key.slice(result.job_key.lastIndexOf('/') + 1);
+  if (jobKey !== key) details.push({ path: ['job_key'], message: `is ${result.job_key}, but the path names job ${key}`, rule: 'path_mismatch' });
+  if (result.run_id !== runId) details.push({ path: ['run_id'], message: `is ${result.run_id}, but the path gives run_id ${runId}`, rule: 'path_mismatch' });
+  if (result.status !== status) details.push({ path: ['status'], message: `is ${result.status}, but the path gives status ${status}`, rule: 'path_mismatch' });
+  if (details.length > 0) {
+    throw new WeftError('VALIDATION_FAILED', `Invalid request: body ${details.map((d) => `field ${d.path.join('.')}: ${d.message}`).join('; ')}`, { details, extra: { in: 'body' } });
+  }
+}
+
+/** `POST .../complete_job/{status}/{rev}/{run_id}/{compute_node_key}` with a Result body. */
+export async function completeJob(
+  store: GraphStore,
+  workflow: string,
+  key: string,
+  status: CompleteStatus,
+  rev: string,
+  runId: number,
+  nodeKey: string,
+  result: ResultBody,
+): Promise<Doc> {
+  checkResultBody(key, status, runId, result);
+  return store.transaction(async (tx) => {
+    const job = await requireJob(tx, workflow, key);
+    const node = await requireNode(tx, workflow, nodeKey);
+    const existing = (await tx.find('results', workflow, { where: { job_key: job._key, run_id: runId } })).items;
+    const mine = existing.filter((r) => r.compute_node_key === node._key);
+    // A retried report (the worker lost our answer): same status, result already recorded.
+    if (job.status === status && mine.some((r) => r.status === status && r.return_code === result.return_code)) return job;
+    checkHolder(job, node._key);
+    checkRev(job, rev);
+    const from = String(job.status);
+    const finishing = from === 'submitted_pending' || from === 'submitted';
+    if (!finishing && from !== 'canceled') {
+      throw new WeftError('STATE_CONFLICT', `Job ${job._key} is ${from}; only a submitted_pending or submitted job (or one canceled by a workflow cancel) can be completed`, {
+        extra: { job_key: job._key, status: from },
+      });
+    }
+    checkRunId(workflow, await workflowRunId(tx, workflow), runId);
+
+    // One result per (job, run): a rerun in the same run overwrites the earlier one.
+    const body: Record<string, unknown> = { ...result, job_key: job._key, compute_node_key: node._key };
+    delete body._key;
+    delete body._id;
+    delete body._rev;
+    const previous = existing[existing.length - 1];
+    let resultDoc: Doc;
+    if (previous) resultDoc = await tx.replace('results', workflow, previous._key, body);
+    else {
+      resultDoc = await tx.insert('results', workflow, body);
+      await tx.insert('returned', workflow, { _from: job._id, _to: resultDoc._id });
+    }
+    const internal = internalOf(job);
+    if (typeof internal.hash !== 'string' || internal.hash === '') internal.hash = await computeJobInputHash(tx, workflow, job);
+    const updated = await tx.update('jobs', workflow, job._key, { status, internal });
+    const failed = result.return_code !== 0 || status === 'canceled';
+    const extra: Record<string, unknown> = { node_name: nodeName(node), run_id: runId, status, return_code: result.return_code };
+    // Only an unfinished → finished change unblocks (a job already canceled by a workflow cancel has no waiting dependants).
+    if (finishing) {
+      const p = await propagateCompletion(tx, workflow, updated, status, failed);
+      if (p.ready.length > 0) extra.ready_job_keys = p.ready;
+      if (p.canceled.length > 0) extra.canceled_job_keys = p.canceled;
+    }
+    await writeEvents(tx, workflow, [jobEvent('complete', job, `Completed job ${job._key} with status=${status} return_code=${result.return_code}`, extra)]);
+    return updated;
+  });
+}
+
+/** Statuses a job enters only through a claim or start_job (they need a holder). */
+const CLAIM_STATUSES: readonly string[] = ['submitted_pending', 'submitted'];
+
+/** `PUT .../manage_status_change/{status}/{rev}/{run_id}`: set an unfinished status, with the reversal. */
+export async function manageStatusChange(store: GraphStore, workflow: string, key: string, status: JobStatus, rev: string, runId: number): Promise<Doc> {
+  if (COMPLETE_STATUSES.includes(status)) {
+    throw new WeftError('INVALID_TRANSITION', `Invalid status ${status} for manage_status_change: Post complete_job status instead.`, { extra: { status } });
+  }
+  return store.transaction(async (tx) => {
+    const job = await requireJob(tx, workflow, key);
+    checkRev(job, rev, 'STALE_REVISION');
+    const from = String(job.status);
+    if (from === status) return job;
+    if (CLAIM_STATUSES.includes(status)) {
+      throw new WeftError('INVALID_TRANSITION', `A job becomes ${status} only through prepare_jobs_for_submission and start_job, not manage_status_change`, {
+        extra: { job_key: job._key, status: from, requested: status },
+      });
+    }
+    checkRunId(workflow, await workflowRunId(tx, workflow), runId);
+    const patch: Record<string, unknown> = { status };
+    if (status === 'uninitialized' || status === 'ready' || status === 'blocked') {
+      const internal = internalOf(job);
+      delete internal.compute_node_key;
+      delete internal.claimed_at;
+      patch.internal = internal;
+    }
+    const updated = await tx.update('jobs', workflow, job._key, patch);
+    const events: EngineEvent[] = [];
+    const extra: Record<string, unknown> = { old_status: from, status, run_id: runId };
+    if (COMPLETE_STATUSES.includes(from as JobStatus)) {
+      const reset = await reverseCompletion(tx, workflow, [job._id]);
+      if (reset.length > 0) extra.reset_job_keys = reset;
+    }
+    events.push(jobEvent('status_change', job, `Changed the status of job ${job._key} from ${from} to ${status}`, extra));
+    await writeEvents(tx, workflow, events);
+    return updated;
+  });
+}
