@@ -13,6 +13,8 @@ import { readdir, readFile } from 'node:fs/promises';
 export interface ProcessInfo {
   pid: number;
   ppid: number;
+  /** One letter: R, S, D, Z (zombie: dead, not yet reaped), ... */
+  state: string;
   session: number;
   /** User + system CPU time in seconds. */
   cpuSeconds: number;
@@ -48,7 +50,7 @@ export function parseProcStat(text: string, clkTck: number, pageSize: number): P
   const ticks = Number(f[11]) + Number(f[12]);
   const rssPages = Number(f[21]);
   if (![pid, ppid, session, ticks, rssPages].every(Number.isFinite)) return null;
-  return { pid, ppid, session, cpuSeconds: ticks / clkTck, rssBytes: rssPages * pageSize };
+  return { pid, ppid, state: f[0] ?? '?', session, cpuSeconds: ticks / clkTck, rssBytes: rssPages * pageSize };
 }
 
 /** Every process of this machine, from /proc. */
@@ -87,7 +89,7 @@ function readPsTable(): Promise<Map<number, ProcessInfo>> {
         for (const line of stdout.split('\n')) {
           const [pid, ppid, sess, rss, time] = line.trim().split(/\s+/);
           if (pid === undefined || time === undefined) continue;
-          table.set(Number(pid), { pid: Number(pid), ppid: Number(ppid), session: Number(sess), rssBytes: Number(rss) * 1024, cpuSeconds: parsePsCpuTime(time) });
+          table.set(Number(pid), { pid: Number(pid), ppid: Number(ppid), state: '?', session: Number(sess), rssBytes: Number(rss) * 1024, cpuSeconds: parsePsCpuTime(time) });
         }
       }
       resolve(table);
