@@ -30,9 +30,18 @@ export const HOT_FIELDS: Partial<Record<CollectionName, Readonly<Record<string, 
   scheduled_compute_nodes: { status: 'f_status', scheduler_config_id: 'f_scheduler_config_id' },
 };
 
-/** Extra composite indexes beyond (workflow, hot field). */
+/**
+ * Extra composite indexes beyond (workflow, hot field). The two job indexes serve the claim sort
+ * orders (gpus_runtime_memory, gpus_memory_runtime): descending columns, so a forward scan also
+ * gives ties in insertion order (rid ascending) and a claim reads only the jobs it hands out.
+ */
 const EXTRA_INDEXES: Partial<Record<CollectionName, readonly string[][]>> = {
-  jobs: [['workflow', 'f_status', 'f_gpus', 'f_runtime', 'f_memory']],
+  jobs: [
+    ['workflow', 'f_status', 'f_gpus DESC', 'f_runtime DESC', 'f_memory DESC'],
+    ['workflow', 'f_status', 'f_gpus DESC', 'f_memory DESC', 'f_runtime DESC'],
+    // "Does any job fit what is left?" in O(log n): a range on CPUs, ties in insertion order.
+    ['workflow', 'f_status', `json_extract(body, '${jsonPath('internal.num_cpus')}')`],
+  ],
   results: [['workflow', 'f_job_key', 'f_run_id']],
 };
 
@@ -62,7 +71,7 @@ export function schemaStatements(): string[] {
       out.push(`CREATE INDEX IF NOT EXISTS "ix_${name}_${col}" ON "${name}" (workflow, ${col})`);
     }
     for (const idx of EXTRA_INDEXES[name] ?? []) {
-      out.push(`CREATE INDEX IF NOT EXISTS "ix_${name}_${idx.join('_')}" ON "${name}" (${idx.join(', ')})`);
+      out.push(`CREATE INDEX IF NOT EXISTS "ix_${name}_${idx.join('_').replace(/[^A-Za-z0-9_]+/g, '_')}" ON "${name}" (${idx.join(', ')})`);
     }
     if (isEdgeCollection(name)) {
       out.push(`CREATE INDEX IF NOT EXISTS "ix_${name}_from" ON "${name}" (efrom)`);
