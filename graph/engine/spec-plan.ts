@@ -21,7 +21,6 @@ import {
   AwsSchedulerSchema,
   ComputeNodeScheduleParamsSchema,
   FileSchema,
-  JobSchema,
   LocalSchedulerSchema,
   ResourceRequirementsSchema,
   SlurmSchedulerSchema,
@@ -401,16 +400,20 @@ function planJobs(list: unknown[], plan: SpecPlan, lookup: (c: SpecCollection, n
   }
 }
 
-/** The job document as the single job POST stores it (JobSchema defaults, status uninitialized). */
+/**
+ * The job document as the single job POST stores it: JobSchema's defaults (the spec schema has
+ * already checked every field, so no second parse), status uninitialized.
+ */
 function storedJob(spec: JobSpec): Record<string, unknown> {
-  const body: Record<string, unknown> = { name: spec.name, command: spec.command };
-  if (spec.key) body._key = spec.key;
-  if (spec.invocation_script !== undefined && spec.invocation_script !== null) body.invocation_script = spec.invocation_script;
-  if (spec.cancel_on_blocking_job_failure !== undefined && spec.cancel_on_blocking_job_failure !== null) body.cancel_on_blocking_job_failure = spec.cancel_on_blocking_job_failure;
-  if (spec.supports_termination !== undefined && spec.supports_termination !== null) body.supports_termination = spec.supports_termination;
-  if (spec.schedule_compute_nodes) body.schedule_compute_nodes = { ...spec.schedule_compute_nodes };
-  const doc = JobSchema.parse(body) as Record<string, unknown>;
+  const doc: Record<string, unknown> = {};
+  if (spec.key) doc._key = spec.key;
+  doc.name = spec.name;
+  doc.command = spec.command;
+  if (spec.invocation_script !== undefined && spec.invocation_script !== null) doc.invocation_script = spec.invocation_script;
   doc.status = 'uninitialized';
+  if (spec.schedule_compute_nodes) doc.schedule_compute_nodes = { ...spec.schedule_compute_nodes };
+  doc.cancel_on_blocking_job_failure = spec.cancel_on_blocking_job_failure ?? true;
+  doc.supports_termination = spec.supports_termination ?? false;
   return doc;
 }
 
