@@ -4,6 +4,10 @@
  * the client with backoff for the whole retry window, so a server that is away for a while loses
  * none; the worker waits for them all before it exits.
  *
+ * Before reporting a success, the job's declared output files are checked: a missing one turns the
+ * return code into 1 (the job did not do what it said), and each present one gets its st_mtime
+ * recorded (change detection reads it on restart).
+ *
  * A 409/400 means the job changed under us. We read it again:
  * - canceled by a workflow cancel while it ran: report it `canceled` with the fresh `_rev`;
  * - still ours (submitted, or already in the status we report): report again with the fresh `_rev`
@@ -11,6 +15,7 @@
  * - anything else (the lease lapsed and the job was given back): drop the report, the job belongs
  *   to someone else now, and say so in the log.
  */
+import { stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { WeftApiError, type Doc, type ResultBody, type WeftClient } from '../client/index.js';
 import type { JobExit } from './job-process.js';
@@ -26,6 +31,8 @@ export interface ReportedJob {
   /** The run the job ran in. */
   runId: number;
   log: Logger;
+  /** Files the job declares it produces (checked and their st_mtime recorded after a success). */
+  outputs?: readonly { key: string; path: string }[];
 }
 
 export interface ReporterOptions {
@@ -79,6 +86,9 @@ export class Reporter {
       completion_time: new Date().toISOString(),
       status,
     };
+    if (status === 'done' && result.return_code === 0 && job.outputs && job.outputs.length > 0) {
+      result.return_code = await this.recordOutputs(job);
+    }
     let rev = job.doc._rev;
     for (let attempt = 0; ; attempt++) {
       try {
@@ -100,8 +110,35 @@ export class Reporter {
     }
     job.log.debug({ status: result.status, returnCode: result.return_code }, 'completion reported');
     if (stats) {
+      // Statistics are a nicety: a failure here is logged, never retried past the window.
       const doc = await client.add(workflow, 'job_process_stats', { job_key: job.key, run_id: runId, ...stats, timestamp: new Date().toISOString() });
       await client.addEdge(workflow, 'process_used', job.id, doc._id);
     }
+  }
+
+  /** Check the outputs exist and record their mtimes; returns the return code to report (0, or 1 when one is missing). */
+  private async recordOutputs(job: ReportedJob): Promise<number> {
+    const { client, workflow } = this.o;
+    let rc = 0;
+    for (const f of job.outputs ?? []) {
+      let mtime: number;
+      try {
+        mtime = (await stat(f.path)).mtimeMs / 1000;
+      } catch {
+        job.log.error({ file: f.path }, 'the job exited 0 but did not create its declared output file: recorded as failed (return code 1)');
+        rc = 1;
+        continue;
+      }
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const doc = await client.get(workflow, 'files', f.key);
+        try {
+          await client.put(workflow, 'files', f.key, { ...doc, st_mtime: mtime });
+          break;
+        } catch (err) {
+          if (!(err instanceof WeftApiError && err.status === 409)) throw err;
+        }
+      }
+    }
+    return rc;
   }
 }

@@ -37,6 +37,7 @@ export interface RunningJob {
   /** The job document as start_job returned it (its `_rev` is what complete_job needs). */
   doc: Doc;
   runId: number;
+  outputs: { key: string; path: string }[];
   proc: JobProcess;
   cpus: number;
   memoryBytes: number;
@@ -78,6 +79,8 @@ export class Worker {
   private readonly sampler: ProcessTreeSampler;
   private readonly reaper = new OrphanReaper();
   private readonly running = new Map<string, RunningJob>();
+  /** job _id → the files it produces. */
+  private readonly outputs = new Map<string, { key: string; path: string }[]>();
   private readonly starting = new Set<Promise<void>>();
   private reporter!: Reporter;
   private res!: DetectedResources;
@@ -201,6 +204,7 @@ export class Worker {
       },
     });
     this.nodeKey = node._key;
+    await this.loadOutputs();
     this.reporter = new Reporter({ client: this.client, workflow: this.workflow, nodeKey: this.nodeKey, log: this.log, onSettled: () => this.wake() });
     this.reaper.start();
     this.heartbeatTimer = setInterval(() => void this.beat(), this.heartbeatMs);
@@ -208,6 +212,20 @@ export class Worker {
       { computeNode: this.nodeKey, runId: this.runId, cpus: this.res.numCpus, memoryGb: this.res.memoryGb, gpus: this.res.gpuIds, endTime: this.endMs === null ? null : new Date(this.endMs).toISOString(), sources: this.res.sources },
       'worker started',
     );
+  }
+
+  /** Which files each job produces (read once: a running workflow's graph does not change). */
+  private async loadOutputs(): Promise<void> {
+    const edges = await this.client.list(this.workflow, 'edges/produces');
+    if (edges.length === 0) return;
+    const files = new Map((await this.client.list(this.workflow, 'files')).map((f) => [f._id, f]));
+    for (const e of edges) {
+      const f = files.get(String(e['_to']));
+      if (!f) continue;
+      const list = this.outputs.get(String(e['_from'])) ?? [];
+      list.push({ key: f._key, path: String(f['path']) });
+      this.outputs.set(String(e['_from']), list);
+    }
   }
 
   private async tearDown(): Promise<void> {
@@ -323,9 +341,14 @@ export class Worker {
       const claimed = await this.claim();
       now = Date.now();
       if (claimed > 0 || this.busy()) idleSince = null;
+      else if (this.wokenEarly) continue; // a report landed during the claim: its dependants may be ready now
       else {
         idleSince ??= now;
-        if (!ignoreCompletion && now - idleSince >= waitMs) return 'idle';
+        if (!ignoreCompletion && now - idleSince >= waitMs) {
+          const st = await this.pollWorkflow();
+          if (st === 'canceled') return this.finish('canceled', 'canceled');
+          return st === 'complete' ? 'complete' : 'idle';
+        }
       }
       let waitFor = this.pollMs - (now - lastPoll);
       if (idleSince !== null && !ignoreCompletion) waitFor = Math.min(waitFor, idleSince + waitMs - now);
@@ -482,6 +505,7 @@ export class Worker {
       name,
       doc,
       runId: this.runId,
+      outputs: this.outputs.get(doc._id) ?? [],
       proc,
       cpus,
       memoryBytes,

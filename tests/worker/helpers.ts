@@ -1,0 +1,81 @@
+/**
+ * Helpers for the worker's integration tests: a started workflow on a real test server, the real
+ * `weft worker` binary as a child process, and reads of jobs and results.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { WeftClient, type Doc } from '../../client/index.js';
+
+export const CLI = resolve('dist/cli/main.js');
+
+/** Create a workflow from `spec`, bump run_id to 1 and initialize its jobs (the start sequence, minus the CLI's checks). */
+export async function startedWorkflow(baseUrl: string, spec: Record<string, unknown>): Promise<{ wf: string; client: WeftClient }> {
+  const client = new WeftClient(baseUrl, { retryMinutes: 0.2 });
+  const created = await client.createWorkflowFromSpec(spec);
+  const wf = created._key;
+  const st = await client.getWorkflowStatus(wf);
+  await client.putWorkflowStatus(wf, { ...st, run_id: st.run_id + 1 });
+  await client.initializeJobs(wf, { only_uninitialized: false });
+  return { wf, client };
+}
+
+export function tempDir(prefix = 'weft-worker-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export async function jobsByName(client: WeftClient, wf: string): Promise<Map<string, Doc>> {
+  return new Map((await client.list(wf, 'jobs')).map((j) => [String(j['name']), j]));
+}
+
+export async function resultsFor(client: WeftClient, wf: string, jobKey: string): Promise<Doc[]> {
+  return client.list(wf, 'results', { job_key: jobKey });
+}
+
+export interface CliWorker {
+  child: ChildProcess;
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Start `weft worker` (the built binary) with these arguments. */
+export function startCliWorker(args: string[], env: NodeJS.ProcessEnv = {}): CliWorker {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build first (npx tsc -p tsconfig.json)`);
+  const child = spawn(process.execPath, [CLI, 'worker', ...args], { env: { ...process.env, WEFT_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  child.stdout!.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.once('exit', (code, signal) => res({ code, signal })));
+  return { child, stderr: () => err, exited };
+}
+
+/** Poll `check` until it returns a value (not a timing assertion: it only bounds how long a test waits). */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined | null | false>, timeoutMs = 30_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Pids of running (not zombie) processes whose command line contains `marker`. */
+export async function processesWith(marker: string): Promise<number[]> {
+  const { readdir, readFile } = await import('node:fs/promises');
+  const out: number[] = [];
+  for (const n of await readdir('/proc')) {
+    if (!/^\d+$/.test(n)) continue;
+    try {
+      const cmd = (await readFile(`/proc/${n}/cmdline`, 'utf8')).replace(/\0/g, ' ');
+      if (!cmd.includes(marker)) continue;
+      const stat = await readFile(`/proc/${n}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z') continue;
+      out.push(Number(n));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
