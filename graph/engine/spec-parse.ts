@@ -33,9 +33,9 @@ export function parseSpecText(text: string, format: SpecFormat): unknown {
   let value: unknown;
   if (format === 'yaml') {
     // One document; aliases stay capped (the library's default) so a small body cannot expand into a huge one.
-    const doc = YAML.parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+    const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
     const err = doc.errors[0];
-    if (err) throw malformed(format, err.message.split('\n')[0]!, err.linePos?.[0].line, err.linePos?.[0].col);
+    if (err) throw malformed(format, err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''), err.linePos?.[0].line, err.linePos?.[0].col);
     try {
       value = doc.toJS({ maxAliasCount: 100 });
     } catch (e) {
