@@ -1,0 +1,242 @@
+/**
+ * Handing jobs to workers: `prepare_jobs_for_submission` (pack ready jobs into a worker's
+ * resources), `prepare_next_jobs_for_submission` (the next N, no resource checks) and
+ * `prepare_jobs_for_scheduling` (ready jobs that ask for an allocation become `scheduled`).
+ *
+ * Each call is one store transaction: the candidates are read and marked `submitted_pending`
+ * inside it, so two workers never receive the same job (the store serialises write
+ * transactions). Candidates are `ready` and `scheduled` jobs; the store is asked for them in the
+ * sort order, already filtered by the worker's remaining budget, a batch at a time (see
+ * claims-packing.ts), so with an index on (workflow, status, sort fields) a claim reads about as
+ * many jobs as it hands out, however many are ready.
+ *
+ * A claimed job records who holds it: `internal.compute_node_key` (when the worker passes its
+ * compute node) and `internal.claimed_at` (epoch ms), which the lease loop reads. One event per
+ * non-empty claim, in the same transaction.
+ */
+import { WeftError } from '../errors.js';
+import { collectionOf, keyOf, type SortMethod } from '../model.js';
+import type { Condition, Doc, GraphStore } from '../store/port.js';
+import { PackingBudget, candidateComparator, capacityOf, needsOf, sortKeysOf, timeLimitSeconds } from './claims-packing.js';
+
+/** Statuses a worker may claim from (Torc: `scheduled` jobs are claimable like `ready` ones). */
+export const CLAIMABLE_STATUSES = ['ready', 'scheduled'] as const;
+
+/** What a worker sends: its resources (Torc's WorkerResources / compute_nodes_resources). */
+export interface WorkerResourcesInput {
+  num_cpus: number;
+  memory_gb: number;
+  num_gpus?: number;
+  num_nodes?: number;
+  /** ISO-8601 duration of the time the worker has left; null or absent = no limit. */
+  time_limit?: string | null;
+  /** `_id` of the scheduler config the worker came from; ''/null = none. */
+  scheduler_config_id?: string | null;
+}
+
+export interface ClaimOptions {
+  /** Default gpus_runtime_memory. */
+  sortMethod?: SortMethod;
+  /** Most jobs returned. Default 100,000. */
+  limit?: number;
+  /** The claiming worker's compute node key (recorded on each job for the lease loop). */
+  computeNodeKey?: string;
+}
+
+export interface ClaimResult {
+  jobs: Doc[];
+  /** '' when jobs were returned; otherwise why none matched. */
+  reason: string;
+}
+
+export const CANCELED_REASON = 'The workflow was canceled.';
+const DEFAULT_LIMIT = 100_000;
+/** Candidates read per store query. Large enough that a typical claim is one query. */
+const BATCH = 256;
+const SCHEDULER_COLLECTIONS = ['local_schedulers', 'slurm_schedulers', 'aws_schedulers'];
+
+/** The ids a worker's scheduler_config_id may be stored as on a job (`slurm_schedulers/12`). */
+export function schedulerIdsOf(given: string | null | undefined): string[] {
+  if (!given) return [];
+  const coll = collectionOf(given);
+  const key = keyOf(given);
+  const out = new Set<string>([given]);
+  if (coll !== undefined) out.add(`${coll}/${key}`);
+  else for (const c of SCHEDULER_COLLECTIONS) out.add(`${c}/${key}`);
+  return [...out];
+}
+
+async function isCanceled(tx: GraphStore, workflow: string): Promise<boolean> {
+  const status = await tx.get('workflow_statuses', null, workflow);
+  return status?.is_canceled === true;
+}
+
+/** The write that marks a job claimed: status and holder, the rest of `internal` kept. */
+function claimPatch(job: Doc, computeNodeKey: string | undefined, now: number): Record<string, unknown> {
+  const internal = job.internal !== null && typeof job.internal === 'object' ? { ...(job.internal as Record<string, unknown>) } : {};
+  if (computeNodeKey) internal.compute_node_key = computeNodeKey;
+  else delete internal.compute_node_key;
+  internal.claimed_at = now;
+  return { status: 'submitted_pending', internal };
+}
+
+async function markClaimed(tx: GraphStore, workflow: string, jobs: readonly Doc[], computeNodeKey: string | undefined): Promise<Doc[]> {
+  const now = Date.now();
+  const out: Doc[] = [];
+  for (const job of jobs) out.push(await tx.update('jobs', workflow, job._key, claimPatch(job, computeNodeKey, now)));
+  return out;
+}
+
+async function claimEvent(tx: GraphStore, workflow: string, jobs: readonly Doc[], computeNodeKey: string | undefined, how: string): Promise<void> {
+  if (jobs.length === 0) return;
+  const who = computeNodeKey ? `compute node ${computeNodeKey}` : 'a worker';
+  await tx.insert('events', workflow, {
+    category: 'job',
+    type: 'claim',
+    message: `${who} claimed ${jobs.length} job(s) (${how})`,
+    timestamp: Date.now(),
+    ...(computeNodeKey ? { compute_node_key: computeNodeKey } : {}),
+    job_keys: jobs.map((j) => j._key),
+  });
+}
+
+/** Statuses that currently hold at least one job (one indexed probe each). */
+async function presentStatuses(tx: GraphStore, workflow: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const s of CLAIMABLE_STATUSES) {
+    if (s === 'ready' || (await tx.find('jobs', workflow, { where: { status: s }, limit: 1 })).items.length > 0) out.push(s);
+  }
+  return out;
+}
+
+/**
+ * Whether any claimable job fits what is left. The sorted read below walks the index in sort
+ * order and would pass over every job that does not fit before finding none; this probe asks by
+ * CPUs ascending instead (an index range on CPUs), so "nothing fits" costs a lookup, not a scan.
+ */
+async function anyFits(tx: GraphStore, workflow: string, statuses: readonly string[], budget: PackingBudget): Promise<boolean> {
+  for (const s of statuses) {
+    const where = [{ field: 'status', op: '==' as const, value: s }, ...budget.conditions()];
+    if ((await tx.find('jobs', workflow, { where, sort: [{ field: 'internal.num_cpus' }], limit: 1 })).items.length > 0) return true;
+  }
+  return false;
+}
+
+/**
+ * Candidates for one round: up to `n` per status, filtered by `extra`, merged into sort order.
+ * `safe` is how many of the merged list may be processed before a status whose batch was full
+ * could have an unread job that sorts earlier.
+ */
+async function readRound(tx: GraphStore, workflow: string, statuses: readonly string[], extra: Condition[], method: SortMethod, n: number): Promise<{ merged: Doc[]; safe: number; more: boolean }> {
+  const sort = sortKeysOf(method);
+  const lists: Doc[][] = [];
+  for (const s of statuses) {
+    lists.push((await tx.find('jobs', workflow, { where: [{ field: 'status', op: '==', value: s }, ...extra], sort, limit: n })).items);
+  }
+  if (lists.length === 1) {
+    const only = lists[0]!;
+    return { merged: only, safe: only.length, more: only.length === n };
+  }
+  const cmp = candidateComparator(method);
+  const merged = lists.flat().sort(cmp);
+  let safe = merged.length;
+  let more = false;
+  for (const list of lists) {
+    if (list.length < n) continue;
+    more = true;
+    const last = list[list.length - 1]!;
+    safe = Math.min(safe, merged.indexOf(last) + 1);
+  }
+  return { merged, safe, more };
+}
+
+/**
+ * `POST /workflows/{key}/prepare_jobs_for_submission`: the ready jobs that fit the worker, packed
+ * greedily in sort order (claims-packing.ts), marked `submitted_pending`, in one transaction.
+ * A bad `time_limit` is VALIDATION_FAILED before anything is read.
+ */
+export async function prepareJobsForSubmission(store: GraphStore, workflow: string, resources: WorkerResourcesInput, opts: ClaimOptions = {}): Promise<ClaimResult> {
+  let seconds: number | null;
+  try {
+    seconds = timeLimitSeconds(resources.time_limit);
+  } catch (err) {
+    throw new WeftError('VALIDATION_FAILED', `Invalid request: body field time_limit: ${(err as Error).message}`, {
+      details: [{ path: ['time_limit'], message: (err as Error).message, rule: 'iso8601_duration' }],
+      extra: { in: 'body' },
+      cause: err,
+    });
+  }
+  const method = opts.sortMethod ?? 'gpus_runtime_memory';
+  const limit = opts.limit ?? DEFAULT_LIMIT;
+  const budget = new PackingBudget(capacityOf(resources, seconds, schedulerIdsOf(resources.scheduler_config_id)));
+
+  return store.transaction(async (tx) => {
+    if (await isCanceled(tx, workflow)) return { jobs: [], reason: CANCELED_REASON };
+    const statuses = await presentStatuses(tx, workflow);
+    const taken: Doc[] = [];
+    const claimed: Doc[] = [];
+    // Rounds: each reads candidates that fit the remaining budget, so its first one always fits.
+    for (;;) {
+      const want = limit - taken.length;
+      if (want <= 0 || !(await anyFits(tx, workflow, statuses, budget))) break;
+      const { merged, safe, more } = await readRound(tx, workflow, statuses, budget.conditions(), method, Math.min(want, BATCH));
+      const round: Doc[] = [];
+      for (let i = 0; i < safe && taken.length + round.length < limit; i++) {
+        const job = merged[i]!;
+        const needs = needsOf(job);
+        if (!budget.fits(needs)) continue;
+        budget.take(needs);
+        round.push(job);
+      }
+      // Mark before the next round so the store does not hand the same jobs back.
+      claimed.push(...(await markClaimed(tx, workflow, round, opts.computeNodeKey)));
+      taken.push(...round);
+      if (!more || round.length === 0) break;
+    }
+    await claimEvent(tx, workflow, claimed, opts.computeNodeKey, `sort_method=${method}`);
+    return { jobs: claimed, reason: claimed.length === 0 ? budget.reason(CLAIMABLE_STATUSES) : '' };
+  });
+}
+
+/**
+ * `POST /workflows/{key}/prepare_next_jobs_for_submission?limit=`: the next `limit` claimable
+ * jobs in insertion order, no resource checks (workers that run with --max-parallel-jobs).
+ */
+export async function prepareNextJobsForSubmission(store: GraphStore, workflow: string, limit = 1, computeNodeKey?: string): Promise<Doc[]> {
+  return store.transaction(async (tx) => {
+    if (await isCanceled(tx, workflow)) return [];
+    const statuses = await presentStatuses(tx, workflow);
+    const { merged } = await readRound(tx, workflow, statuses, [], 'none', limit);
+    const jobs = merged.slice(0, limit);
+    const claimed = await markClaimed(tx, workflow, jobs, computeNodeKey);
+    await claimEvent(tx, workflow, claimed, computeNodeKey, 'next');
+    return claimed;
+  });
+}
+
+/**
+ * `POST /workflows/{key}/prepare_jobs_for_scheduling`: every ready job with
+ * `schedule_compute_nodes` becomes `scheduled`; its parameters are returned, one entry per job
+ * (as Torc does; the caller deduplicates if it wants fewer allocations).
+ */
+export async function prepareJobsForScheduling(store: GraphStore, workflow: string): Promise<Record<string, unknown>[]> {
+  return store.transaction(async (tx) => {
+    if (await isCanceled(tx, workflow)) return [];
+    const ready = await tx.find('jobs', workflow, { where: [{ field: 'status', op: '==', value: 'ready' }, { field: 'schedule_compute_nodes', op: '!=', value: null }] });
+    const schedulers: Record<string, unknown>[] = [];
+    for (const job of ready.items) {
+      await tx.update('jobs', workflow, job._key, { status: 'scheduled' });
+      schedulers.push(job.schedule_compute_nodes as Record<string, unknown>);
+    }
+    if (ready.items.length > 0) {
+      await tx.insert('events', workflow, {
+        category: 'job',
+        type: 'scheduled',
+        message: `${ready.items.length} ready job(s) asked for compute nodes and became scheduled`,
+        timestamp: Date.now(),
+        job_keys: ready.items.map((j) => j._key),
+      });
+    }
+    return schedulers;
+  });
+}
