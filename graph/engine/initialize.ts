@@ -109,23 +109,19 @@ function derivedEdges(blocks: readonly EdgeDoc[], pairs: [producers: readonly Ed
   return out;
 }
 
-/** Jobs in dependency order (Kahn); jobs on a cycle come last, in insertion order. */
-function dependencyOrder(ids: readonly string[], preds: Map<string, string[]>, succs: Map<string, string[]>): string[] {
-  const indeg = new Map<string, number>();
-  for (const id of ids) indeg.set(id, 0);
-  for (const id of ids) for (const p of preds.get(id) ?? []) if (indeg.has(p)) indeg.set(id, indeg.get(id)! + 1);
-  const order: string[] = ids.filter((id) => indeg.get(id) === 0);
-  for (let i = 0; i < order.length; i++) {
-    for (const s of succs.get(order[i]!) ?? []) {
-      const n = indeg.get(s);
-      if (n === undefined) continue;
-      indeg.set(s, n - 1);
-      if (n === 1) order.push(s);
-    }
+/** Job indices in dependency order (Kahn); jobs on a cycle come last, in insertion order. */
+function dependencyOrder(n: number, preds: readonly number[][], succs: readonly number[][]): number[] {
+  const indeg = new Int32Array(n);
+  for (let i = 0; i < n; i++) indeg[i] = preds[i]!.length;
+  const order: number[] = [];
+  for (let i = 0; i < n; i++) if (indeg[i] === 0) order.push(i);
+  for (let k = 0; k < order.length; k++) {
+    for (const s of succs[order[k]!]!) if (--indeg[s]! === 0) order.push(s);
   }
-  if (order.length < ids.length) {
-    const placed = new Set(order);
-    for (const id of ids) if (!placed.has(id)) order.push(id);
+  if (order.length < n) {
+    const placed = new Uint8Array(n);
+    for (const i of order) placed[i] = 1;
+    for (let i = 0; i < n; i++) if (!placed[i]) order.push(i);
   }
   return order;
 }
@@ -166,28 +162,35 @@ export async function initializeJobs(store: GraphStore, workflow: string, opts: 
       [stores, consumes],
     ]);
     if (newEdges.length > 0) await tx.insertMany('blocks', workflow, newEdges);
-    const allBlocks: { _from: string; _to: string }[] = [...blocks, ...newEdges];
 
-    const byId = new Map(jobs.map((j) => [j._id, j]));
-    const preds = new Map<string, string[]>();
-    const succs = new Map<string, string[]>();
-    for (const e of allBlocks) {
-      if (!byId.has(e._from) || !byId.has(e._to)) continue;
-      (preds.get(e._to) ?? preds.set(e._to, []).get(e._to)!).push(e._from);
-      (succs.get(e._from) ?? succs.set(e._from, []).get(e._from)!).push(e._to);
+    // The dependency graph over job indices (arrays, not maps: 100,000 jobs and their edges).
+    const n = jobs.length;
+    const index = new Map<string, number>();
+    for (let i = 0; i < n; i++) index.set(jobs[i]!._id, i);
+    const preds: number[][] = Array.from({ length: n }, () => []);
+    const succs: number[][] = Array.from({ length: n }, () => []);
+    for (const list of [blocks, newEdges]) {
+      for (const e of list) {
+        const f = index.get(e._from);
+        const t = index.get(e._to);
+        if (f === undefined || t === undefined) continue;
+        preds[t]!.push(f);
+        succs[f]!.push(t);
+      }
     }
-    const status = new Map<string, string>(jobs.map((j) => [j._id, String(j.status ?? 'uninitialized')]));
+    const status: string[] = jobs.map((j) => String(j.status ?? 'uninitialized'));
     const scheduler = new Map<string, string>();
     for (const e of schedBys) scheduler.set(e._from, e._to);
 
     // 4: everything downstream of an uninitialized job is uninitialized too.
-    let frontier = jobs.filter((j) => status.get(j._id) === 'uninitialized').map((j) => j._id);
+    let frontier: number[] = [];
+    for (let i = 0; i < n; i++) if (status[i] === 'uninitialized') frontier.push(i);
     while (frontier.length > 0) {
-      const next: string[] = [];
-      for (const id of frontier) {
-        for (const s of succs.get(id) ?? []) {
-          if (status.get(s) === 'uninitialized') continue;
-          status.set(s, 'uninitialized');
+      const next: number[] = [];
+      for (const i of frontier) {
+        for (const s of succs[i]!) {
+          if (status[s] === 'uninitialized') continue;
+          status[s] = 'uninitialized';
           next.push(s);
         }
       }
@@ -195,37 +198,38 @@ export async function initializeJobs(store: GraphStore, workflow: string, opts: 
     }
 
     // 5: statuses in dependency order, so a cancellation reaches every job below it.
-    const unfinished = new Map<string, number>();
-    for (const id of dependencyOrder(jobs.map((j) => j._id), preds, succs)) {
-      const s = status.get(id)!;
+    const unfinished = new Int32Array(n);
+    for (const i of dependencyOrder(n, preds, succs)) {
+      const s = status[i]!;
       if (s === 'disabled') continue;
       if (only && s !== 'uninitialized' && s !== 'blocked') continue;
       let count = 0;
       let canceledBlocker = false;
-      for (const p of preds.get(id) ?? []) {
-        const ps = status.get(p);
+      for (const p of preds[i]!) {
+        const ps = status[p];
         if (ps === 'done') continue;
         if (ps === 'canceled') canceledBlocker = true;
         else count++;
       }
-      const job = byId.get(id)!;
-      if (canceledBlocker && job.cancel_on_blocking_job_failure !== false && s !== 'done') status.set(id, 'canceled');
+      if (canceledBlocker && jobs[i]!.cancel_on_blocking_job_failure !== false && s !== 'done') status[i] = 'canceled';
       else if (count > 0) {
-        status.set(id, 'blocked');
-        unfinished.set(id, count);
-      } else if (s === 'blocked') status.set(id, 'ready');
+        status[i] = 'blocked';
+        unfinished[i] = count;
+      } else if (s === 'blocked') status[i] = 'ready';
     }
-    for (const [id, s] of status) {
+    for (let i = 0; i < n; i++) {
+      const s = status[i]!;
       if (s === 'disabled' || s === 'blocked' || s === 'done' || s === 'canceled') continue;
       if (only && (s === 'submitted_pending' || s === 'submitted')) continue;
-      status.set(id, 'ready');
+      status[i] = 'ready';
     }
 
     // 6: internal, and the bulk write of what changed.
     const patches: { key: string; patch: Record<string, unknown> }[] = [];
     const summary: InitializeSummary = { jobs: jobs.length, ready: 0, blocked: 0, canceled: 0, derived_edges: newEdges.length, written: 0 };
-    for (const job of jobs) {
-      const s = status.get(job._id)!;
+    for (let i = 0; i < n; i++) {
+      const job = jobs[i]!;
+      const s = status[i]!;
       if (s === 'ready') summary.ready++;
       else if (s === 'blocked') summary.blocked++;
       else if (s === 'canceled') summary.canceled++;
@@ -234,7 +238,7 @@ export async function initializeJobs(store: GraphStore, workflow: string, opts: 
         ...old,
         ...resources.get(job._id)!,
         scheduler_config_id: scheduler.get(job._id) ?? '',
-        num_unfinished_blockers: unfinished.get(job._id) ?? 0,
+        num_unfinished_blockers: unfinished[i],
       };
       if (s === 'ready' || s === 'blocked') for (const f of HOLDER_FIELDS) delete internal[f];
       if (s === job.status && sameJson(internal, job.internal)) continue;
