@@ -97,6 +97,12 @@ export async function jobSpecifications(store: GraphStore, workflow: string, job
   const blockerIds = [...new Set(blockerEdges.map((e) => e._from))];
   const blockerDocs = await docsById(store, workflow, blockerIds);
   const blockerNames = new Map([...blockerDocs.values()].map((d) => [d._id, labelOf(d)]));
+  // schedule_compute_nodes.scheduler_id is stored as an _id; the spec names it collection/name like `scheduler`.
+  const scheduleIds = jobs.flatMap((j) => {
+    const id = (j.schedule_compute_nodes as { scheduler_id?: unknown } | null | undefined)?.scheduler_id;
+    return typeof id === 'string' ? [id] : [];
+  });
+  const scheduleDocs = await docsById(store, workflow, scheduleIds);
 
   return jobs.map((job) => {
     const inputs = [...(needs.get(job._id) ?? []), ...(consumes.get(job._id) ?? [])];
@@ -118,7 +124,12 @@ export async function jobSpecifications(store: GraphStore, workflow: string, job
     if (rr) spec.resource_requirements = labelOf(rr);
     const [sched] = schedulers.get(job._id) ?? [];
     if (sched) spec.scheduler = `${sched._id.slice(0, sched._id.lastIndexOf('/'))}/${labelOf(sched)}`;
-    if (job.schedule_compute_nodes !== undefined && job.schedule_compute_nodes !== null) spec.schedule_compute_nodes = job.schedule_compute_nodes;
+    if (job.schedule_compute_nodes !== undefined && job.schedule_compute_nodes !== null) {
+      const params = { ...(job.schedule_compute_nodes as Record<string, unknown>) };
+      const target = typeof params.scheduler_id === 'string' ? scheduleDocs.get(params.scheduler_id) : undefined;
+      if (target) params.scheduler_id = `${target._id.slice(0, target._id.lastIndexOf('/'))}/${labelOf(target)}`;
+      spec.schedule_compute_nodes = params;
+    }
     return spec;
   });
 }
