@@ -153,6 +153,13 @@ describe('POST /workflow_specifications', () => {
     const slurm = (await ok('GET', `/workflows/${wf._key}/slurm_schedulers`)).items[0];
     // schedule_compute_nodes.scheduler_id names the spec's scheduler; the stored one is its _id
     expect(one.schedule_compute_nodes).toEqual({ num_jobs: 2, scheduler_id: slurm._id, start_one_worker_per_node: false });
+    // GET names it as collection/name again, so the spec round-trips
+    const back = await ok('GET', `/workflow_specifications/${wf._key}`);
+    expect(back.jobs.find((j: any) => j.name === 'one').schedule_compute_nodes.scheduler_id).toBe('slurm_schedulers/gpu_nodes');
+    const copy = await ok('POST', '/workflow_specifications', { ...back, jobs: back.jobs.map((j: any) => ({ ...j, name: j.name })) });
+    const copySlurm = (await ok('GET', `/workflows/${copy._key}/slurm_schedulers`)).items[0];
+    const copyOne = (await ok('GET', `/workflows/${copy._key}/jobs`)).items.find((j: any) => j.name === 'one');
+    expect(copyOne.schedule_compute_nodes.scheduler_id).toBe(copySlurm._id);
     // the same key again: 409, and nothing of the second attempt is left
     const before = (await ok('GET', '/workflows')).total_count;
     const again = await call('POST', '/workflow_specifications', { ...spec, jobs: [] });
