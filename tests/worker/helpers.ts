@@ -61,15 +61,16 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
   }
 }
 
-/** Pids of running (not zombie) processes whose command line contains `marker`. */
-export async function processesWith(marker: string): Promise<number[]> {
+/** Pids of running (not zombie) processes whose argv is exactly `argv` (e.g. ['sleep', '312.5']). */
+export async function processesWith(...argv: string[]): Promise<number[]> {
+  const marker = argv.join('\0') + '\0';
   const { readdir, readFile } = await import('node:fs/promises');
   const out: number[] = [];
   for (const n of await readdir('/proc')) {
     if (!/^\d+$/.test(n)) continue;
     try {
-      const cmd = (await readFile(`/proc/${n}/cmdline`, 'utf8')).replace(/\0/g, ' ');
-      if (!cmd.includes(marker)) continue;
+      const cmd = await readFile(`/proc/${n}/cmdline`, 'utf8');
+      if (cmd !== marker) continue;
       const stat = await readFile(`/proc/${n}/stat`, 'utf8');
       if (stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z') continue;
       out.push(Number(n));
