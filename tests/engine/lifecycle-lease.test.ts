@@ -83,4 +83,19 @@ describe('lease expiry', () => {
     const ev = (await events(call, wf, 'job')).filter((e) => e.type === 'lease_expired');
     expect(ev.map((e) => e.job_key)).toEqual([keys.anon]);
   });
+
+  it('a job claimed through prepare_next_jobs_for_submission by a node that dies is claimed again by another node', async () => {
+    const { wf, keys } = await buildWorkflow(call, { jobs: { only: {} } });
+    const dead = await addNode(call, wf, 'dead-host', true);
+    const live = await addNode(call, wf, 'live-host', false);
+    await start(call, wf);
+    const first = await ok(call, 'POST', `/workflows/${wf}/prepare_next_jobs_for_submission?limit=1&compute_node_key=${dead}`);
+    expect(first.jobs.map((j: any) => j._key)).toEqual([keys.only]);
+    await waitFor(async () => (await getJob(call, wf, keys.only!)).status === 'ready', 10_000, 'the claim to lapse');
+    const second = await ok(call, 'POST', `/workflows/${wf}/prepare_next_jobs_for_submission?limit=1&compute_node_key=${live}`);
+    expect(second.jobs.map((j: any) => j._key)).toEqual([keys.only]);
+    const res = await call('PUT', startPath(wf, keys.only!, first.jobs[0]._rev, 1, dead));
+    expect(res.status).toBe(409);
+    await ok(call, 'PUT', startPath(wf, keys.only!, second.jobs[0]._rev, 1, live));
+  });
 });
