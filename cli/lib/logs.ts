@@ -1,22 +1,21 @@
 /**
  * Where a job's stdout and stderr are: files the worker writes in its output directory, named by
- * workflow, job and run.
+ * workflow, job and run (worker/job-process.ts stdioPaths).
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { stdioPaths } from '../../worker/index.js';
 
 export interface JobLogs {
   stdout?: string;
   stderr?: string;
 }
 
-/** Default output directory of the worker and of `weft run`. */
-export const DEFAULT_OUTPUT_DIR = 'weft-output';
+/** Default output directory of the worker, and so of `weft run` and `weft jobs logs`. */
+export const DEFAULT_OUTPUT_DIR = 'output';
 
-/** The candidate paths of a job's logs for one run (the worker's naming). */
+/** The paths of a job's logs for one run (whether or not they exist). */
 export function jobLogPaths(outputDir: string, workflow: string, jobKey: string, runId: number): { stdout: string; stderr: string } {
-  const base = join(outputDir, 'job-stdio', `${workflow}_${jobKey}_${runId}`);
-  return { stdout: `${base}.o`, stderr: `${base}.e` };
+  return stdioPaths(outputDir, workflow, jobKey, runId);
 }
 
 /** The log files of a job that exist. */

@@ -3,6 +3,7 @@
  * by outcome. `done` is not success (a job that exits non-zero ends `done` with its return code in
  * the result), so "failed" is read from the results, not from the status.
  */
+import { isAbsolute, relative } from 'node:path';
 import { JOB_STATUSES } from '../../graph/model.js';
 import type { Doc, WeftClient } from '../../client/index.js';
 import { apiCall } from './client.js';
@@ -99,10 +100,16 @@ export function formatRunSummary(s: RunSummary): string {
       { header: 'key', value: (j) => j.key },
       { header: 'status', value: (j) => j.outcome },
       { header: 'rc', value: (j) => j.return_code, right: true },
-      { header: 'stdout / stderr', value: (j) => (j.logs ? [j.logs.stdout, j.logs.stderr].filter(Boolean).join('  ') : '') },
+      { header: 'stdout / stderr', value: (j) => (j.logs ? [j.logs.stdout, j.logs.stderr].filter((p): p is string => Boolean(p)).map(shortPath).join('  ') : '') },
     ];
     text += `\nJobs that did not succeed (${bad.length}):\n${formatTable(bad.slice(0, 50), cols)}`;
     if (bad.length > 50) text += `... and ${bad.length - 50} more (weft jobs list ${s.workflow} --json)\n`;
   }
   return text;
+}
+
+/** A path relative to the current directory when it is under it (shorter to read and to paste). */
+function shortPath(p: string): string {
+  const r = relative(process.cwd(), p);
+  return r !== '' && !r.startsWith('..') && !isAbsolute(r) ? r : p;
 }
