@@ -7,7 +7,7 @@
  * `uninitialized`; initialize_jobs derives the rest), and their edges, each collection with one
  * insertMany. A failure inside the transaction (a taken `key`, say) rolls all of it back.
  */
-import type { EdgeCollectionName } from '../model.js';
+import type { CollectionName, EdgeCollectionName } from '../model.js';
 import type { Doc, GraphStore } from '../store/port.js';
 import { planSpecification, SCHEDULER_COLLECTIONS, type PlannedEdge, type SpecCollection, type SpecPlan } from './spec-plan.js';
 import { createWorkflow } from './workflow-create.js';
@@ -18,30 +18,43 @@ export async function createWorkflowFromSpec(store: GraphStore, body: unknown): 
   return store.transaction((tx) => writePlan(tx, plan));
 }
 
+/**
+ * Rows per insertMany call. The port returns whole documents; writing in slices and keeping only
+ * their ids means a million-job spec never holds a second full copy of its jobs.
+ */
+const SLICE = 10_000;
+
+async function insertIds(tx: GraphStore, collection: CollectionName, workflow: string, docs: readonly Record<string, unknown>[]): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < docs.length; i += SLICE) {
+    for (const d of await tx.insertMany(collection, workflow, docs.slice(i, i + SLICE))) ids.push(d._id);
+  }
+  return ids;
+}
+
+async function insertEdges<E>(tx: GraphStore, edge: EdgeCollectionName, workflow: string, list: readonly E[], toDoc: (e: E) => Record<string, unknown>): Promise<void> {
+  for (let i = 0; i < list.length; i += SLICE) await tx.insertMany(edge, workflow, list.slice(i, i + SLICE).map(toDoc));
+}
+
 async function writePlan(tx: GraphStore, plan: SpecPlan): Promise<Doc> {
   const wf = await createWorkflow(tx, plan.workflow, { config: plan.config });
   const w = wf._key;
   const ids = {} as Record<SpecCollection, string[]>;
-  for (const coll of ['files', 'user_data', 'resource_requirements', ...SCHEDULER_COLLECTIONS] as const) {
-    ids[coll] = plan.docs[coll].length === 0 ? [] : (await tx.insertMany(coll, w, plan.docs[coll])).map((d) => d._id);
-  }
+  for (const coll of ['files', 'user_data', 'resource_requirements', ...SCHEDULER_COLLECTIONS] as const) ids[coll] = await insertIds(tx, coll, w, plan.docs[coll]);
   // schedule_compute_nodes.scheduler_id named a spec scheduler: store its _id, as Torc clients expect.
   for (const f of plan.scheduleFixups) {
     const job = plan.jobs[f.job]!;
     job.schedule_compute_nodes = { ...(job.schedule_compute_nodes as Record<string, unknown>), scheduler_id: ids[f.collection][f.index] };
   }
-  const jobIds = plan.jobs.length === 0 ? [] : (await tx.insertMany('jobs', w, plan.jobs)).map((d) => d._id);
+  const jobIds = await insertIds(tx, 'jobs', w, plan.jobs);
 
-  const out = (list: readonly PlannedEdge[], targets: readonly string[]) => list.map((e) => ({ _from: jobIds[e.job]!, _to: targets[e.index]! }));
-  const edges: [EdgeCollectionName, Record<string, unknown>[]][] = [
-    ['blocks', plan.blocks.map((e) => ({ _from: jobIds[e.index]!, _to: jobIds[e.job]! }))],
-    ['needs', out(plan.needs, ids.files)],
-    ['produces', out(plan.produces, ids.files)],
-    ['consumes', out(plan.consumes, ids.user_data)],
-    ['stores', out(plan.stores, ids.user_data)],
-    ['requires', out(plan.requires, ids.resource_requirements)],
-    ['scheduled_bys', plan.scheduledBys.map((e) => ({ _from: jobIds[e.job]!, _to: ids[e.collection][e.index]! }))],
-  ];
-  for (const [edge, docs] of edges) if (docs.length > 0) await tx.insertMany(edge, w, docs);
+  const out = (targets: readonly string[]) => (e: PlannedEdge) => ({ _from: jobIds[e.job]!, _to: targets[e.index]! });
+  await insertEdges(tx, 'blocks', w, plan.blocks, (e) => ({ _from: jobIds[e.index]!, _to: jobIds[e.job]! }));
+  await insertEdges(tx, 'needs', w, plan.needs, out(ids.files));
+  await insertEdges(tx, 'produces', w, plan.produces, out(ids.files));
+  await insertEdges(tx, 'consumes', w, plan.consumes, out(ids.user_data));
+  await insertEdges(tx, 'stores', w, plan.stores, out(ids.user_data));
+  await insertEdges(tx, 'requires', w, plan.requires, out(ids.resource_requirements));
+  await insertEdges(tx, 'scheduled_bys', w, plan.scheduledBys, (e) => ({ _from: jobIds[e.job]!, _to: ids[e.collection][e.index]! }));
   return wf;
 }
