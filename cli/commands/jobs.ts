@@ -14,7 +14,7 @@ import type { Doc } from '../../client/index.js';
 import { apiCall, CliError, clientFor, intOption, requireJob, requireWorkflow, withConnection, type ConnectionOptions } from '../lib/client.js';
 import { DEFAULT_OUTPUT_DIR, jobLogPaths } from '../lib/logs.js';
 import { formatDuration, formatFields, printJson, printTable } from '../lib/output.js';
-import { outcomeOf } from '../lib/summary.js';
+import { latestResults, outcomeOf } from '../lib/summary.js';
 
 export function registerJobsCommand(program: Command): void {
   const jobs = program.command('jobs').alias('job').description('List, show, reset and disable the jobs of a workflow; print their logs');
@@ -28,11 +28,7 @@ export function registerJobsCommand(program: Command): void {
       const client = clientFor(opts);
       const workflow = await requireWorkflow(client, key);
       const wk = workflow._key;
-      const [list, status] = await Promise.all([
-        apiCall(() => client.list(wk, 'jobs', opts.status ? { status: opts.status } : {})),
-        apiCall(() => client.getWorkflowStatus(wk)),
-      ]);
-      const results = new Map((await apiCall(() => client.list(wk, 'results', { run_id: status.run_id }))).map((r) => [String(r['job_key']), r]));
+      const [list, results] = await Promise.all([apiCall(() => client.list(wk, 'jobs', opts.status ? { status: opts.status } : {})), latestResults(client, wk)]);
       if (opts.json) return printJson(list.map((j) => ({ ...j, result: results.get(j._key) ?? null })));
       printTable(
         list,
@@ -40,6 +36,7 @@ export function registerJobsCommand(program: Command): void {
           { header: 'key', value: (j) => j._key },
           { header: 'name', value: (j) => j['name'] },
           { header: 'status', value: (j) => statusText(j, results.get(j._key)) },
+          { header: 'run', value: (j) => results.get(j._key)?.['run_id'], right: true },
           { header: 'rc', value: (j) => results.get(j._key)?.['return_code'], right: true },
           { header: 'run time', value: (j) => minutesText(results.get(j._key)?.['exec_time_minutes']), right: true },
           { header: 'command', value: (j) => truncate(String(j['command'] ?? ''), 60) },

@@ -41,6 +41,20 @@ export function outcomeOf(status: string, result: Doc | undefined): string {
   return status;
 }
 
+/**
+ * Each job's latest result (highest run_id). A restart reruns only what changed, so a job's outcome
+ * is that of the last run it took part in, not necessarily the current run.
+ */
+export async function latestResults(client: WeftClient, workflow: string): Promise<Map<string, Doc>> {
+  const out = new Map<string, Doc>();
+  for (const r of await apiCall(() => client.list(workflow, 'results'))) {
+    const k = String(r['job_key']);
+    const prev = out.get(k);
+    if (prev === undefined || Number(r['run_id']) >= Number(prev['run_id'])) out.set(k, r);
+  }
+  return out;
+}
+
 /** Outcomes in the order a summary lists them. */
 const OUTCOME_ORDER = ['succeeded', 'failed', 'canceled', 'terminated', 'disabled', ...JOB_STATUSES.filter((s) => !['done', 'canceled', 'terminated', 'disabled'].includes(s))];
 
@@ -51,10 +65,7 @@ export async function collectRunSummary(client: WeftClient, workflow: string, op
     apiCall(() => client.list(workflow, 'jobs')),
     apiCall(() => client.isComplete(workflow)),
   ]);
-  const results = await apiCall(() => client.list(workflow, 'results', { run_id: status.run_id }));
-  const resultOf = new Map<string, Doc>();
-  // Several results for one job and run should not happen; keep the newest if it does.
-  for (const r of results) resultOf.set(String(r['job_key']), r);
+  const resultOf = await latestResults(client, workflow);
   const outcomes: JobOutcome[] = jobs.map((j) => {
     const r = resultOf.get(j._key);
     const st = String(j['status'] ?? '');
@@ -66,7 +77,7 @@ export async function collectRunSummary(client: WeftClient, workflow: string, op
       return_code: typeof r?.['return_code'] === 'number' ? (r['return_code'] as number) : null,
       exec_time_minutes: typeof r?.['exec_time_minutes'] === 'number' ? (r['exec_time_minutes'] as number) : null,
     };
-    if (opts.outputDir !== undefined && r !== undefined) out.logs = findJobLogs(opts.outputDir, workflow, j._key, status.run_id);
+    if (opts.outputDir !== undefined && r !== undefined) out.logs = findJobLogs(opts.outputDir, workflow, j._key, Number(r['run_id']));
     return out;
   });
   const counts: Record<string, number> = {};
