@@ -447,16 +447,18 @@ export function findDependencyCycles(plan: SpecPlan): Cycle[] {
   const name = (n: number): string => plan.jobNames[n] ?? String(n);
   return cycles.map((nodes) => {
     const jobs = nodes.filter((n) => n < nJobs);
-    let text = name(nodes[0]!);
+    const steps: string[] = [name(nodes[0]!)];
     let via = '';
     for (const n of nodes.slice(1)) {
-      if (n >= udBase) via = ` (user data ${String(plan.docs.user_data[n - udBase]?.name ?? n - udBase)})`;
-      else if (n >= fileBase) via = ` (file ${String(plan.docs.files[n - fileBase]?.name ?? n - fileBase)})`;
+      if (n >= udBase) via = `(user data ${String(plan.docs.user_data[n - udBase]?.name ?? n - udBase)}) `;
+      else if (n >= fileBase) via = `(file ${String(plan.docs.files[n - fileBase]?.name ?? n - fileBase)}) `;
       else {
-        text += ` →${via} ${name(n)}`;
+        steps.push(`${via}${name(n)}`);
         via = '';
       }
     }
-    return { first: jobs[0]!, jobs: jobs.map(name), text };
+    // A message stays readable for a cycle of thousands; `jobs` has all of them.
+    const shown = steps.length <= 12 ? steps : [...steps.slice(0, 6), `... ${steps.length - 11} more ...`, ...steps.slice(-5)];
+    return { first: jobs[0]!, jobs: jobs.map(name), text: shown.join(' → ') };
   });
 }

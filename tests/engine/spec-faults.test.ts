@@ -148,6 +148,14 @@ describe('bad specifications', () => {
     expect(error.cycles).toEqual([['a', 'b', 'a'], ['c', 'd', 'c']]);
   });
 
+  it('a cycle of 1,000 jobs is named whole in cycles and shortened in the message', async () => {
+    const jobs = Array.from({ length: 1000 }, (_, i) => job(`c${i}`, { blocked_by: [`c${(i + 999) % 1000}`] }));
+    const error = await refused({ jobs }, 'DEPENDENCY_CYCLE');
+    expect(error.cycles[0]).toHaveLength(1001);
+    expect(error.cycles[0].slice(0, 3)).toEqual(['c0', 'c1', 'c2']);
+    expect(error.message).toMatch(/c0 → c1 → .* → \.\.\. 990 more \.\.\. → .* → c0$/);
+  });
+
   it('a cycle alongside other faults is SPEC_INVALID listing both', async () => {
     const error = await refused({ jobs: [job('a', { blocked_by: ['b'] }), job('b', { blocked_by: ['a'], input_files: ['nope'] })] });
     expect(error.details.map((d: any) => d.rule).sort()).toEqual(['dependency_cycle', 'unknown_file']);
