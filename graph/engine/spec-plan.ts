@@ -439,10 +439,25 @@ export function findDependencyCycles(plan: SpecPlan): Cycle[] {
   const from: number[] = [];
   const to: number[] = [];
   for (const e of plan.blocks) from.push(e.index), to.push(e.job);
-  for (const e of plan.produces) from.push(e.job), to.push(fileBase + e.index);
-  for (const e of plan.needs) from.push(fileBase + e.index), to.push(e.job);
-  for (const e of plan.stores) from.push(e.job), to.push(udBase + e.index);
-  for (const e of plan.consumes) from.push(udBase + e.index), to.push(e.job);
+  // A job that reads what it writes itself (a file updated in place) does not wait for itself
+  // (initialize_jobs derives no such edge), but it does wait for the other writers: for it, the
+  // file node is bypassed with direct edges from those writers.
+  const addData = (writes: readonly PlannedEdge[], reads: readonly PlannedEdge[], base: number) => {
+    const writers = new Map<number, number[]>();
+    for (const e of writes) {
+      from.push(e.job), to.push(base + e.index);
+      const list = writers.get(e.index);
+      if (list) list.push(e.job);
+      else writers.set(e.index, [e.job]);
+    }
+    for (const e of reads) {
+      const w = writers.get(e.index) ?? [];
+      if (!w.includes(e.job)) from.push(base + e.index), to.push(e.job);
+      else for (const other of w) if (other !== e.job) from.push(other), to.push(e.job);
+    }
+  };
+  addData(plan.produces, plan.needs, fileBase);
+  addData(plan.stores, plan.consumes, udBase);
   const { cycles } = topologicalOrder(toCsr(size, from, to));
   const name = (n: number): string => plan.jobNames[n] ?? String(n);
   return cycles.map((nodes) => {

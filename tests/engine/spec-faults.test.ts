@@ -137,9 +137,18 @@ describe('bad specifications', () => {
     expect(error.message).toMatch(/p → \(file f1\) q → \(user data u1\) p/);
   });
 
-  it('a job that reads the file it writes, or blocks itself, is a cycle of one', async () => {
-    const error = await refused({ files: [{ name: 'f', path: 'f' }], jobs: [job('self', { input_files: ['f'], output_files: ['f'] }), job('me', { blocked_by: ['me'] })] }, 'DEPENDENCY_CYCLE');
-    expect(error.cycles).toEqual([['self', 'self'], ['me', 'me']]);
+  it('a job that blocks itself is a cycle of one; one that updates a file in place is not', async () => {
+    const error = await refused({ jobs: [job('me', { blocked_by: ['me'] })] }, 'DEPENDENCY_CYCLE');
+    expect(error.cycles).toEqual([['me', 'me']]);
+    const inPlace = {
+      files: [{ name: 'log', path: 'log' }],
+      user_data: [{ name: 'state' }],
+      jobs: [job('self', { input_files: ['log'], output_files: ['log'], input_user_data: ['state'], output_user_data: ['state'] }), job('after', { input_files: ['log'] })],
+    };
+    expect((await call('POST', '/workflow_specifications', inPlace)).status).toBe(200);
+    // two jobs that each update the file wait for each other: a cycle through the file
+    const two = await refused({ files: [{ name: 'log', path: 'log' }], jobs: ['p', 'q'].map((n) => job(n, { input_files: ['log'], output_files: ['log'] })) }, 'DEPENDENCY_CYCLE');
+    expect(two.cycles).toEqual([['p', 'q', 'p']]);
   });
 
   it('two separate cycles are both named', async () => {
