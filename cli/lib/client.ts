@@ -40,11 +40,8 @@ export function describeApiError(err: WeftApiError): string {
   const body = err.body as { error?: { message?: string; details?: { path?: unknown[]; message?: string }[] } } | null;
   const message = body?.error?.message ?? err.message;
   const details = (body?.error?.details ?? [])
-    .map((d) => {
-      const path = Array.isArray(d.path) && d.path.length > 0 ? `${d.path.join('.')}: ` : '';
-      return `${path}${d.message ?? ''}`;
-    })
-    .filter((d) => d !== '' && !message.includes(d));
+    .filter((d) => d.message !== undefined && d.message !== '' && !message.includes(d.message))
+    .map((d) => `${Array.isArray(d.path) && d.path.length > 0 ? `${d.path.join('.')}: ` : ''}${d.message ?? ''}`);
   const shown = details.slice(0, 5).join('; ');
   const more = details.length > 5 ? ` (and ${details.length - 5} more)` : '';
   return shown ? `${message} (${shown}${more})` : message;

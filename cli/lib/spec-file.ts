@@ -35,22 +35,23 @@ export function parseSpecText(text: string, format: SpecFormat, source: string):
     if (format === 'json') value = JSON.parse(text);
     else if (format === 'json5') value = JSON5.parse(text);
     else {
-      const doc = YAML.parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+      const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
       const first = doc.errors[0];
       if (first) {
         const at = first.linePos?.[0];
-        throw new CliError(`${source} is not valid YAML${at ? ` (line ${at.line}, column ${at.col})` : ''}: ${firstLine(first.message)}`, 'SPEC_INVALID');
+        const what = firstLine(first.message).replace(/\s+at line \d+, column \d+:?$/, '');
+        throw new CliError(`${source} is not valid YAML${at ? ` (line ${at.line}, column ${at.col})` : ''}: ${what}`);
       }
       value = doc.toJS({ maxAliasCount: 1000 });
     }
   } catch (err) {
     if (err instanceof CliError) throw err;
     const what = format === 'json' ? 'JSON' : 'JSON5';
-    throw new CliError(`${source} is not valid ${what}: ${firstLine((err as Error).message)}`, 'SPEC_INVALID', { cause: err });
+    throw new CliError(`${source} is not valid ${what}: ${firstLine((err as Error).message)}`, undefined, { cause: err });
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     const got = value === null || value === undefined ? 'nothing' : Array.isArray(value) ? 'a list' : `a ${typeof value}`;
-    throw new CliError(`${source} must hold a workflow specification (a mapping with name, jobs, files, ...), but it holds ${got}`, 'SPEC_INVALID');
+    throw new CliError(`${source} must hold a workflow specification (a mapping with name, jobs, files, ...), but it holds ${got}`);
   }
   return value as Record<string, unknown>;
 }
@@ -59,14 +60,14 @@ export function parseSpecText(text: string, format: SpecFormat, source: string):
 export function loadSpecFile(path: string): LoadedSpec {
   let text: string;
   try {
-    if (statSync(path).isDirectory()) throw new CliError(`${path} is a directory, not a workflow specification file`, 'VALIDATION_FAILED');
+    if (statSync(path).isDirectory()) throw new CliError(`${path} is a directory, not a workflow specification file`);
     text = readFileSync(path, 'utf8');
   } catch (err) {
     if (err instanceof CliError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new CliError(`Spec file not found: ${path}`, 'VALIDATION_FAILED', { cause: err });
-    if (code === 'EACCES') throw new CliError(`Cannot read spec file ${path}: permission denied`, 'VALIDATION_FAILED', { cause: err });
-    throw new CliError(`Cannot read spec file ${path}: ${firstLine((err as Error).message)}`, 'VALIDATION_FAILED', { cause: err });
+    if (code === 'ENOENT') throw new CliError(`Spec file not found: ${path}`, undefined, { cause: err });
+    if (code === 'EACCES') throw new CliError(`Cannot read spec file ${path}: permission denied`, undefined, { cause: err });
+    throw new CliError(`Cannot read spec file ${path}: ${firstLine((err as Error).message)}`, undefined, { cause: err });
   }
   const format = specFormatOf(path);
   return { path, format, spec: parseSpecText(text, format, path) };
