@@ -55,6 +55,13 @@ export interface FindOptions {
   limit?: number;
   /** When true, `totalCount` counts every match (ignoring skip/limit). Otherwise it is -1. */
   withTotal?: boolean;
+  /**
+   * Plan hint, same results either way: read the matches in sort order, from an index on the
+   * equality fields and the sort fields, and only check the other conditions on the way; never
+   * use a range on some other field and then sort every match. For a small `limit` over many
+   * matches (claims: the first few ready jobs in priority order). Adapters may ignore it.
+   */
+  inSortOrder?: boolean;
 }
 
 export interface FindResult {

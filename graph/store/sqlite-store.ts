@@ -153,11 +153,12 @@ class SqliteCore {
     return `json_extract(body, '${jsonPath(field)}')`;
   }
 
-  whereSql(collection: CollectionName, workflow: string | null, where: Where | undefined): { sql: string; params: unknown[] } {
+  /** `inSortOrder`: every condition but equality gets a unary plus, which keeps it out of index selection. */
+  whereSql(collection: CollectionName, workflow: string | null, where: Where | undefined, inSortOrder = false): { sql: string; params: unknown[] } {
     const parts = [this.wfClause(workflow)];
     const params = this.wfParams(workflow);
     for (const c of conditionsOf(where)) {
-      const expr = this.fieldExpr(collection, c.field);
+      const expr = (inSortOrder && c.op !== '==' ? '+' : '') + this.fieldExpr(collection, c.field);
       switch (c.op) {
         case '==':
           if (c.value === null || c.value === undefined) parts.push(`${expr} IS NULL`);
@@ -295,7 +296,7 @@ class SqliteCore {
   }
 
   find(collection: CollectionName, workflow: string | null, opts: FindOptions = {}): FindResult {
-    const w = this.whereSql(collection, workflow, opts.where);
+    const w = this.whereSql(collection, workflow, opts.where, opts.inSortOrder === true);
     const order = (opts.sort ?? []).map((s) => `${this.fieldExpr(collection, s.field)} ${s.direction === 'desc' ? 'DESC' : 'ASC'}`);
     order.push('rid ASC');
     let sql = `SELECT ${this.cols(collection)} FROM "${collection}" WHERE ${w.sql} ORDER BY ${order.join(', ')}`;
