@@ -51,8 +51,12 @@ export interface ClaimResult {
 
 export const CANCELED_REASON = 'The workflow was canceled.';
 const DEFAULT_LIMIT = 100_000;
-/** Candidates read per store query. Large enough that a typical claim is one query. */
-const BATCH = 256;
+/**
+ * Candidates read by the first store query of a claim, doubled each further round up to
+ * MAX_BATCH: a typical worker takes a few jobs, so reading (and parsing) hundreds would be waste.
+ */
+const FIRST_BATCH = 32;
+const MAX_BATCH = 1024;
 const SCHEDULER_COLLECTIONS = ['local_schedulers', 'slurm_schedulers', 'aws_schedulers'];
 
 /** The ids a worker's scheduler_config_id may be stored as on a job (`slurm_schedulers/12`). */
@@ -131,7 +135,7 @@ async function readRound(tx: GraphStore, workflow: string, statuses: readonly st
   const sort = sortKeysOf(method);
   const lists: Doc[][] = [];
   for (const s of statuses) {
-    lists.push((await tx.find('jobs', workflow, { where: [{ field: 'status', op: '==', value: s }, ...extra], sort, limit: n })).items);
+    lists.push((await tx.find('jobs', workflow, { where: [{ field: 'status', op: '==', value: s }, ...extra], sort, limit: n, inSortOrder: true })).items);
   }
   if (lists.length === 1) {
     const only = lists[0]!;
@@ -176,10 +180,10 @@ export async function prepareJobsForSubmission(store: GraphStore, workflow: stri
     const taken: Doc[] = [];
     const claimed: Doc[] = [];
     // Rounds: each reads candidates that fit the remaining budget, so its first one always fits.
-    for (;;) {
+    for (let batch = FIRST_BATCH; ; batch = Math.min(batch * 2, MAX_BATCH)) {
       const want = limit - taken.length;
       if (want <= 0 || !(await anyFits(tx, workflow, statuses, budget))) break;
-      const { merged, safe, more } = await readRound(tx, workflow, statuses, budget.conditions(), method, Math.min(want, BATCH));
+      const { merged, safe, more } = await readRound(tx, workflow, statuses, budget.conditions(), method, Math.min(want, batch));
       const round: Doc[] = [];
       for (let i = 0; i < safe && taken.length + round.length < limit; i++) {
         const job = merged[i]!;
