@@ -38,3 +38,13 @@ export function jobEvent(type: string, job: Doc, message: string, extra: Record<
 export function workflowEvent(workflow: string, type: string, message: string, extra: Record<string, unknown> = {}): EngineEvent {
   return { category: 'workflow', type, key: workflow, message, ...extra };
 }
+
+/** At most this many keys are listed in one event; the count is always given. */
+export const EVENT_KEYS_LIMIT = 1000;
+
+/** `{[name]: keys (at most EVENT_KEYS_LIMIT), [num_name]: count}`, so a bulk change keeps its event small. */
+export function keyList(name: string, keys: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = { [name]: keys.length > EVENT_KEYS_LIMIT ? keys.slice(0, EVENT_KEYS_LIMIT) : [...keys] };
+  if (keys.length > EVENT_KEYS_LIMIT) out[`${name}_truncated`] = true;
+  return out;
+}

@@ -21,7 +21,7 @@
 import { WeftError } from '../errors.js';
 import { COMPLETE_STATUSES, type JobStatus } from '../model.js';
 import type { Doc, GraphStore } from '../store/port.js';
-import { jobEvent, writeEvents, type EngineEvent } from './events.js';
+import { jobEvent, keyList, writeEvents, type EngineEvent } from './events.js';
 import { computeJobInputHash } from './input-hash.js';
 import { internalOf } from './job-internal.js';
 import { propagateCompletion, reverseCompletion } from './lifecycle-unblock.js';
@@ -164,8 +164,8 @@ export async function completeJob(
     // Only an unfinished → finished change unblocks (a job already canceled by a workflow cancel has no waiting dependants).
     if (finishing) {
       const p = await propagateCompletion(tx, workflow, updated, status, failed);
-      if (p.ready.length > 0) extra.ready_job_keys = p.ready;
-      if (p.canceled.length > 0) extra.canceled_job_keys = p.canceled;
+      if (p.ready.length > 0) Object.assign(extra, keyList('ready_job_keys', p.ready));
+      if (p.canceled.length > 0) Object.assign(extra, keyList('canceled_job_keys', p.canceled));
     }
     await writeEvents(tx, workflow, [jobEvent('complete', job, `Completed job ${job._key} with status=${status} return_code=${result.return_code}`, extra)]);
     return updated;
@@ -203,7 +203,7 @@ export async function manageStatusChange(store: GraphStore, workflow: string, ke
     const extra: Record<string, unknown> = { old_status: from, status, run_id: runId };
     if (COMPLETE_STATUSES.includes(from as JobStatus)) {
       const reset = await reverseCompletion(tx, workflow, [job._id]);
-      if (reset.length > 0) extra.reset_job_keys = reset;
+      if (reset.length > 0) Object.assign(extra, keyList('reset_job_keys', reset));
     }
     events.push(jobEvent('status_change', job, `Changed the status of job ${job._key} from ${from} to ${status}`, extra));
     await writeEvents(tx, workflow, events);

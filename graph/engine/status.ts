@@ -13,7 +13,7 @@
 import { WeftError } from '../errors.js';
 import { WORKFLOW_COMPLETE_STATUSES, type JobStatus } from '../model.js';
 import type { Doc, GraphStore } from '../store/port.js';
-import { workflowEvent, writeEvents } from './events.js';
+import { keyList, workflowEvent, writeEvents } from './events.js';
 import { reverseCompletion } from './lifecycle-unblock.js';
 
 async function requireStatus(tx: GraphStore, workflow: string, opts: { notArchived?: string } = {}): Promise<Doc> {
@@ -42,7 +42,7 @@ export async function cancelWorkflow(store: GraphStore, workflow: string): Promi
       workflowEvent(workflow, 'cancel', `Canceled workflow ${workflow}: ${keys.length} unfinished job(s) canceled`, {
         run_id: st.run_id,
         num_canceled_jobs: keys.length,
-        canceled_job_keys: keys,
+        ...keyList('canceled_job_keys', keys),
       }),
     ]);
     return { canceled: keys };
@@ -102,7 +102,8 @@ export async function resetJobStatus(store: GraphStore, workflow: string, failed
       workflowEvent(workflow, 'reset_job_status', `Reset ${keys.length} job(s) to uninitialized (failed_only=${failedOnly})`, {
         failed_only: failedOnly,
         run_id: st.run_id,
-        reset_job_keys: keys,
+        num_reset_jobs: keys.length,
+        ...keyList('reset_job_keys', keys),
       }),
     ]);
     return keys;

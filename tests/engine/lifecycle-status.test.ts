@@ -55,6 +55,18 @@ describe('cancel and is_complete', () => {
     expect((await drain(call, wf, node)).sort()).toEqual(['a', 'b', 'c', 'd', 'off']);
   });
 
+  it('cancel of 1,200 jobs: one event with the count and at most 1,000 keys', async () => {
+    const wf = (await ok(call, 'POST', '/workflows', { name: 'many' }))._key;
+    await ok(call, 'POST', `/workflows/${wf}/bulk_jobs`, { jobs: Array.from({ length: 1200 }, (_, i) => ({ name: `j${i}`, command: 'true' })) });
+    await start(call, wf);
+    await ok(call, 'PUT', `/workflows/${wf}/cancel`);
+    const ev = (await events(call, wf, 'workflow')).filter((e) => e.type === 'cancel');
+    expect(ev).toHaveLength(1);
+    expect(ev[0]).toMatchObject({ num_canceled_jobs: 1200, canceled_job_keys_truncated: true });
+    expect(ev[0].canceled_job_keys).toHaveLength(1000);
+    expect((await ok(call, 'GET', `/workflows/${wf}/jobs/find_by_status/canceled?limit=1`)).total_count).toBe(1200);
+  });
+
   it('a workflow with no jobs is complete; unknown workflow 404', async () => {
     const wf = (await ok(call, 'POST', '/workflows', { name: 'empty' }))._key;
     expect((await ok(call, 'GET', `/workflows/${wf}/is_complete`)).is_complete).toBe(true);
