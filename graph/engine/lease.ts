@@ -8,7 +8,9 @@
  * and never started.
  *
  * A compute node that has never heartbeated (a Torc 0.6.4 worker: Torc has no heartbeats) holds
- * its jobs without a lease, so such workers keep working against Weft.
+ * its jobs without a lease, so such workers keep working against Weft, until it marks itself
+ * inactive (`is_active: false`, what a worker does when it exits): then whatever it still holds
+ * is orphaned and goes back at the next pass, as does anything held by a deleted node.
  */
 import { WeftError } from '../errors.js';
 import { keyOf } from '../model.js';
@@ -35,6 +37,7 @@ function lapsed(job: Doc, holder: Doc | null | undefined, nowMs: number, timeout
   const holderKey = typeof internal.compute_node_key === 'string' ? internal.compute_node_key : '';
   if (holderKey !== '') {
     if (holder === null || holder === undefined) return true; // the node was deleted
+    if (holder.is_active === false) return true; // the worker said it stopped: what it still holds is orphaned
     const hb = holder.last_heartbeat;
     return typeof hb === 'number' && nowMs / 1000 - hb > timeoutS;
   }

@@ -82,6 +82,10 @@ describe('lease expiry', () => {
     expect((await getJob(call, wf, keys.legacy!)).status).toBe('submitted');
     const ev = (await events(call, wf, 'job')).filter((e) => e.type === 'lease_expired');
     expect(ev.map((e) => e.job_key)).toEqual([keys.anon]);
+    // the Torc worker exits (is_active false) still holding the job: it is orphaned and given back
+    const n = await ok(call, 'GET', `/workflows/${wf}/compute_nodes/${torcNode}`);
+    await ok(call, 'PUT', `/workflows/${wf}/compute_nodes/${torcNode}`, { _rev: n._rev, is_active: false });
+    await waitFor(async () => (await getJob(call, wf, keys.legacy!)).status === 'ready', 10_000, 'the orphaned job to be given back');
   });
 
   it('a job claimed through prepare_next_jobs_for_submission by a node that dies is claimed again by another node', async () => {
