@@ -16,8 +16,8 @@
  */
 import { WeftError, type ErrorDetail } from '../errors.js';
 import { JobSchema, collectionOf, keyOf, type CollectionName, type EdgeCollectionName } from '../model.js';
-import { topologicalOrder, toCsr } from '../dag.js';
 import type { Doc, GraphStore } from '../store/port.js';
+import { rejectNewCycles } from './spec-cycles.js';
 import { docsById } from './views-bulk.js';
 
 interface Relationship {
@@ -61,6 +61,13 @@ function candidatesOf(ref: string, targets: readonly CollectionName[]): string[]
 export interface InsertJobsOptions {
   /** Prefix of the field paths in errors (`['jobs']` for a bulk body): `[...prefix, 2, 'input_files', 0]`. */
   pathPrefix?: (string | number)[];
+  /**
+   * Refuse (DEPENDENCY_CYCLE) when a new job closes a dependency loop, explicit or through files
+   * and user data (bulk_jobs does). Off by default: a single job POST keeps Torc's behaviour, and
+   * some callers build cyclic data graphs on purpose (view benchmarks). Also lets a blocked_by name
+   * the `_key` of another job of the same call (a loop among them is then caught).
+   */
+  rejectCycles?: boolean;
 }
 
 /**
@@ -70,8 +77,10 @@ export interface InsertJobsOptions {
  * (`store.transaction(tx => insertJobs(tx, ...))`) for all-or-nothing.
  *
  * References are looked up in bulk (one read per target collection, not one per reference), so
- * 100,000 jobs insert in one call. A `blocked_by` may also name the `_key` of another job of the
- * same call; such references must not form a cycle (DEPENDENCY_CYCLE).
+ * 100,000 jobs insert in one call. With `rejectCycles`, a `blocked_by` may also name the `_key` of
+ * another job of the same call, and a dependency cycle through a new job (explicit, or through
+ * files and user data) is DEPENDENCY_CYCLE, thrown after the writes so the caller's transaction
+ * rolls them back.
  * Errors name the field by index: `[2, input_files, 0]`.
  */
 export async function insertJobs(tx: GraphStore, workflow: string, bodies: readonly Record<string, unknown>[], opts: InsertJobsOptions = {}): Promise<Doc[]> {
@@ -125,13 +134,13 @@ export async function insertJobs(tx: GraphStore, workflow: string, bodies: reado
         continue;
       }
       // A blocker of the same call, named by the _key it will get.
-      const inBatch = rel.edge === 'blocks' && (collectionOf(ref) ?? 'jobs') === 'jobs' ? batchKeys.get(keyOf(ref)) : undefined;
+      // (Only where cycles are checked: otherwise a job could name itself.)
+      const inBatch = opts.rejectCycles && rel.edge === 'blocks' && (collectionOf(ref) ?? 'jobs') === 'jobs' ? batchKeys.get(keyOf(ref)) : undefined;
       if (inBatch !== undefined) edges.push({ n, edge: rel.edge, other: `jobs/${keyOf(ref)}`, inbound: true, inBatch });
       else fault(path, `no ${rel.targets.join(' or ')} document "${ref}" in workflow ${workflow}`, 'reference');
     }
   }
   if (total > 0) fail(details, total);
-  rejectBatchCycles(bodies, prepared.length, edges, prefix);
 
   const inserted = await tx.insertMany('jobs', workflow, prepared.map((p) => p.doc));
   const byEdge = new Map<EdgeCollectionName, Record<string, unknown>[]>();
@@ -142,27 +151,8 @@ export async function insertJobs(tx: GraphStore, workflow: string, bodies: reado
     byEdge.set(e.edge, list);
   }
   for (const [edge, docs] of byEdge) await tx.insertMany(edge, workflow, docs);
+  // A new job's blockers and data can close a loop (with jobs of this call, or stored ones through
+  // a file): refuse it before the caller's transaction commits, so nothing is left blocked forever.
+  if (opts.rejectCycles) await rejectNewCycles(tx, workflow, inserted, [...byEdge].flatMap(([edge, docs]) => docs.map((d) => ({ edge, _from: d._from as string, _to: d._to as string }))));
   return inserted;
-}
-
-/** blocked_by between jobs of one call can loop; references to stored jobs cannot (they exist already). */
-function rejectBatchCycles(
-  bodies: readonly Record<string, unknown>[],
-  count: number,
-  edges: readonly { n: number; inBatch?: number }[],
-  prefix: readonly (string | number)[],
-): void {
-  const from: number[] = [];
-  const to: number[] = [];
-  for (const e of edges) if (e.inBatch !== undefined) from.push(e.inBatch), to.push(e.n);
-  if (from.length === 0) return;
-  // With no faults, prepared index n is body index n (every body parsed).
-  const { cycles } = topologicalOrder(toCsr(count, from, to));
-  if (cycles.length === 0) return;
-  const label = (n: number) => String(bodies[n]?.name ?? bodies[n]?._key ?? n);
-  const named = cycles.map((c) => c.map(label));
-  throw new WeftError('DEPENDENCY_CYCLE', `Dependency cycle: ${named.map((c) => c.join(' → ')).join('; ')}`, {
-    details: cycles.map((c, i) => ({ path: [...prefix, c[0]!, 'blocked_by'], message: `dependency cycle: ${named[i]!.join(' → ')}`, rule: 'dependency_cycle' })),
-    extra: { cycles: named },
-  });
 }

@@ -15,7 +15,6 @@
  * GET /workflow_specifications writes it), or a bare name that only one scheduler has.
  */
 import { z } from 'zod';
-import { topologicalOrder, toCsr } from '../dag.js';
 import { WeftError, type ErrorDetail } from '../errors.js';
 import {
   AwsSchedulerSchema,
@@ -27,6 +26,7 @@ import {
   UserDataSchema,
   WorkflowConfigSchema,
 } from '../model.js';
+import { dependencyCycles } from './spec-cycles.js';
 import { durationToSeconds, memoryToBytes } from './views-units.js';
 import { DEFAULT_WORKFLOW_CONFIG } from './workflow-create.js';
 
@@ -426,39 +426,18 @@ interface Cycle {
   text: string;
 }
 
-/**
- * Cycles of the job graph, implicit edges included. Files and user data are nodes of their own
- * (job → file → job) rather than expanded into producer × consumer pairs, so a file written by
- * 10,000 jobs and read by 10,000 others costs 20,000 edges, not 100 million.
- */
+/** Cycles of the spec's job graph, implicit edges through files and user data included (spec-cycles.ts). */
 export function findDependencyCycles(plan: SpecPlan): Cycle[] {
   const nJobs = plan.jobNames.length;
   const fileBase = nJobs;
   const udBase = fileBase + plan.docs.files.length;
   const size = udBase + plan.docs.user_data.length;
-  const from: number[] = [];
-  const to: number[] = [];
-  for (const e of plan.blocks) from.push(e.index), to.push(e.job);
-  // A job that reads what it writes itself (a file updated in place) does not wait for itself
-  // (initialize_jobs derives no such edge), but it does wait for the other writers: for it, the
-  // file node is bypassed with direct edges from those writers.
-  const addData = (writes: readonly PlannedEdge[], reads: readonly PlannedEdge[], base: number) => {
-    const writers = new Map<number, number[]>();
-    for (const e of writes) {
-      from.push(e.job), to.push(base + e.index);
-      const list = writers.get(e.index);
-      if (list) list.push(e.job);
-      else writers.set(e.index, [e.job]);
-    }
-    for (const e of reads) {
-      const w = writers.get(e.index) ?? [];
-      if (!w.includes(e.job)) from.push(base + e.index), to.push(e.job);
-      else for (const other of w) if (other !== e.job) from.push(other), to.push(e.job);
-    }
-  };
-  addData(plan.produces, plan.needs, fileBase);
-  addData(plan.stores, plan.consumes, udBase);
-  const { cycles } = topologicalOrder(toCsr(size, from, to));
+  const cycles = dependencyCycles({
+    size,
+    blocks: plan.blocks.map((e) => [e.index, e.job] as const),
+    writes: [...plan.produces.map((e) => [e.job, fileBase + e.index] as const), ...plan.stores.map((e) => [e.job, udBase + e.index] as const)],
+    reads: [...plan.needs.map((e) => [e.job, fileBase + e.index] as const), ...plan.consumes.map((e) => [e.job, udBase + e.index] as const)],
+  });
   const name = (n: number): string => plan.jobNames[n] ?? String(n);
   return cycles.map((nodes) => {
     const jobs = nodes.filter((n) => n < nJobs);

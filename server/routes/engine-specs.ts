@@ -116,7 +116,8 @@ export function registerEngineSpecsRoutes(api: ApiRouter): void {
       summary: 'Add jobs in bulk, in one transaction',
       description:
         'Relationship fields are ids or keys, as for a single job POST; every reference is checked before anything is written (one 400 names each fault). ' +
-        'A blocked_by may name the _key of another job of the same call. 100,000 jobs in one call work.',
+        'A blocked_by may name the _key of another job of the same call. A new job that closes a dependency loop (explicit, or through files ' +
+        'and user data with stored jobs) is DEPENDENCY_CYCLE, and nothing is written. 100,000 jobs in one call work.',
       operationId: 'add_jobs',
       tags: ['jobs'],
       params: z.object({ workflow: WorkflowKeyParam }),
@@ -127,7 +128,7 @@ export function registerEngineSpecsRoutes(api: ApiRouter): void {
       await requireWorkflow(deps.store, params.workflow);
       // The raw bodies (not the parsed ones): insertJobs parses each with JobSchema itself.
       const raw = (ctx.request as unknown as { body: { jobs: Record<string, unknown>[] } }).body.jobs;
-      const items = await deps.store.transaction((tx) => insertJobs(tx, params.workflow, raw, { pathPrefix: ['jobs'] }));
+      const items = await deps.store.transaction((tx) => insertJobs(tx, params.workflow, raw, { pathPrefix: ['jobs'], rejectCycles: true }));
       return { items };
     },
   );

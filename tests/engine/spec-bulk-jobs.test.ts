@@ -83,6 +83,23 @@ describe('POST /workflows/{workflow}/bulk_jobs', () => {
     expect(await count(`/workflows/${wf}/jobs`)).toBe(before);
   });
 
+  it('a loop through files with a stored job is DEPENDENCY_CYCLE', async () => {
+    const g = (await ok('POST', `/workflows/${wf}/files`, { name: 'g', path: '/g' }))._id;
+    const h = (await ok('POST', `/workflows/${wf}/files`, { name: 'h', path: '/h' }))._id;
+    // stored: E reads g and writes h
+    await ok('POST', `/workflows/${wf}/jobs`, { name: 'E', command: 'e', input_files: [g], output_files: [h] });
+    const before = { jobs: await count(`/workflows/${wf}/jobs`), produces: await count(`/workflows/${wf}/edges/produces`) };
+    // new: N reads h and writes g, so N → g → E → h → N
+    const loop = { name: 'N', command: 'n', input_files: [h], output_files: [g] };
+    const bulk = await call('POST', `/workflows/${wf}/bulk_jobs`, { jobs: [{ name: 'fine', command: 'ok' }, loop] });
+    expect(bulk.status).toBe(400);
+    expect(bulk.body.error.code).toBe('DEPENDENCY_CYCLE');
+    expect(bulk.body.error.cycles).toEqual([['N', 'E', 'N']]);
+    expect({ jobs: await count(`/workflows/${wf}/jobs`), produces: await count(`/workflows/${wf}/edges/produces`) }).toEqual(before);
+    // writing g without reading h is fine (E simply waits for it)
+    await ok('POST', `/workflows/${wf}/jobs`, { name: 'N2', command: 'n', output_files: [g] });
+  });
+
   it('10,000 jobs with one bad reference in the last: 400 naming it, nothing written', async () => {
     const jobs = Array.from({ length: 10_000 }, (_, i) => ({ name: `n${i}`, command: `run ${i}`, input_files: [ids.file], blocked_by: [ids.first] }));
     jobs[9_999]!.input_files = ['files/999999999'];
