@@ -3,6 +3,7 @@
  * fault of a spec comes back in one answer, cycles are named in order, and nothing is written:
  * the number of workflows (and of every document) is unchanged after each refusal.
  */
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -183,6 +184,26 @@ describe('bad specifications', () => {
     const empty = await call('POST', '/workflow_specifications');
     expect(empty.status).toBe(400);
     expect(empty.body.error.code).toBe('SPEC_INVALID');
+  });
+
+  it('YAML bodies may be gzip-compressed; a bad or unknown encoding and bytes that are not UTF-8 are refused', async () => {
+    const yaml = 'name: gz\njobs:\n  - {name: a, command: run}\n';
+    const post = (body: Buffer | string, headers: Record<string, string>) =>
+      fetch(`${srv.baseUrl}/workflow_specifications`, { method: 'POST', headers: { 'content-type': 'application/yaml', ...headers }, body });
+    const good = await post(gzipSync(yaml), { 'content-encoding': 'gzip' });
+    expect(good.status).toBe(200);
+    expect((await good.json()).name).toBe('gz');
+    const before = await storeCounts();
+    for (const [body, headers, status, code] of [
+      ['not gzip', { 'content-encoding': 'gzip' }, 400, 'MALFORMED_BODY'],
+      [yaml, { 'content-encoding': 'compress' }, 415, 'UNSUPPORTED_MEDIA_TYPE'],
+      [Buffer.from([0x6e, 0x3a, 0x20, 0xff, 0xfe]), {}, 400, 'MALFORMED_BODY'],
+    ] as const) {
+      const res = await post(body as Buffer | string, headers as Record<string, string>);
+      expect(res.status).toBe(status);
+      expect((await res.json()).error.code).toBe(code);
+    }
+    expect(await storeCounts()).toEqual(before);
   });
 
   it('a body over the size limit is 413 in YAML too', async () => {
