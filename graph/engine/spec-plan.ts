@@ -195,7 +195,10 @@ export function planSpecification(body: unknown): SpecPlan {
   // Vertex documents: parsed with the collection's schema (defaults applied, as the single POST does).
   const docs = { files: [], user_data: [], resource_requirements: [], aws_schedulers: [], local_schedulers: [], slurm_schedulers: [] } as SpecPlan['docs'];
   const declared: Partial<Record<SpecCollection, (Record<string, unknown> | undefined)[]>> = {};
+  // Names as written, also of documents that failed their schema: a job naming one is not at fault too.
+  const written: Partial<Record<SpecCollection, (Record<string, unknown> | undefined)[]>> = {};
   const parseDocs = (coll: SpecCollection, list: unknown[], prefix: (string | number)[]) => {
+    written[coll] = list.map((raw) => (isObject(raw) ? raw : undefined));
     const parsed = list.map((raw, i) => {
       if (!isObject(raw)) {
         faults.add([...prefix, i], `${[...prefix, i].join('.')}: expected an object`, 'invalid_type');
@@ -244,8 +247,9 @@ export function planSpecification(body: unknown): SpecPlan {
   for (const coll of Object.keys(docs) as SpecCollection[]) {
     const list = declared[coll] ?? [];
     const prefix = coll.endsWith('_schedulers') ? (lists[coll as SchedulerCollection]?.prefix ?? ['schedulers', coll]) : [coll];
-    const byName = nameIndex(coll, list, faults, prefix);
-    // Map from declared index to the index among the parsed documents (those that will be inserted).
+    const byName = nameIndex(coll, written[coll] ?? [], faults, prefix);
+    // Map from declared index to the index among the parsed documents (those that will be
+    // inserted); -1 for a document that failed its schema (the spec is refused anyway).
     const pos: number[] = [];
     let n = 0;
     for (const d of list) pos.push(d === undefined ? -1 : n++);
@@ -428,6 +432,7 @@ interface Cycle {
 
 /** Cycles of the spec's job graph, implicit edges through files and user data included (spec-cycles.ts). */
 export function findDependencyCycles(plan: SpecPlan): Cycle[] {
+  const valid = (list: readonly PlannedEdge[]) => list.filter((e) => e.index >= 0);
   const nJobs = plan.jobNames.length;
   const fileBase = nJobs;
   const udBase = fileBase + plan.docs.files.length;
@@ -435,8 +440,8 @@ export function findDependencyCycles(plan: SpecPlan): Cycle[] {
   const cycles = dependencyCycles({
     size,
     blocks: plan.blocks.map((e) => [e.index, e.job] as const),
-    writes: [...plan.produces.map((e) => [e.job, fileBase + e.index] as const), ...plan.stores.map((e) => [e.job, udBase + e.index] as const)],
-    reads: [...plan.needs.map((e) => [e.job, fileBase + e.index] as const), ...plan.consumes.map((e) => [e.job, udBase + e.index] as const)],
+    writes: [...valid(plan.produces).map((e) => [e.job, fileBase + e.index] as const), ...valid(plan.stores).map((e) => [e.job, udBase + e.index] as const)],
+    reads: [...valid(plan.needs).map((e) => [e.job, fileBase + e.index] as const), ...valid(plan.consumes).map((e) => [e.job, udBase + e.index] as const)],
   });
   const name = (n: number): string => plan.jobNames[n] ?? String(n);
   return cycles.map((nodes) => {

@@ -158,6 +158,11 @@ describe('bad specifications', () => {
     expect(error.cycles).toEqual([['a', 'b', 'a'], ['c', 'd', 'c']]);
   });
 
+  it('a job naming a document that is itself at fault is not a second fault', async () => {
+    const error = await refused({ files: [{ name: 'nopath' }], jobs: [job('a', { input_files: ['nopath'] })] });
+    expect(error.details.map((d: any) => d.path.join('.'))).toEqual(['files.0.path']);
+  });
+
   it('a cycle of 1,000 jobs is named whole in cycles and shortened in the message', async () => {
     const jobs = Array.from({ length: 1000 }, (_, i) => job(`c${i}`, { blocked_by: [`c${(i + 999) % 1000}`] }));
     const error = await refused({ jobs }, 'DEPENDENCY_CYCLE');
