@@ -1,12 +1,13 @@
 /**
  * `POST /workflows/{key}/initialize_jobs`: make a workflow runnable (Torc 0.6.4 section 3), in one
- * transaction, with whole-workflow reads (one scan per collection) and one bulk write, so 100,000
- * jobs take a few seconds.
+ * transaction. Whole-workflow reads come in pages and are kept as compact arrays over job
+ * indices (not documents), and writes go out in pages, so 100,000 jobs take a few seconds and a
+ * million fit in a server under 2 GB.
  *
  * Steps:
- * 1. Read everything; compute every job's resources from its `requires` target (or the defaults)
- *    with the strict unit parsers. A malformed stored value is a 400 naming the jobs and the
- *    field, before anything is written.
+ * 1. Read jobs and their `requires` targets; compute every job's resources with the strict unit
+ *    parsers. A malformed stored value is a 400 naming the jobs and the field, before anything is
+ *    written.
  * 2. Clear ephemeral user data (unless told not to).
  * 3. Implicit dependencies become `blocks` edges (as Torc does): producer → consumer of every file
  *    (`produces` → `needs`) and storer → consumer of every user data (`stores` → `consumes`),
@@ -28,9 +29,10 @@
  * run_id is not touched (clients bump it, Torc 0.6.4 section 7.5).
  */
 import { WeftError, type ErrorDetail } from '../errors.js';
-import type { Doc, EdgeDoc, GraphStore } from '../store/port.js';
+import type { CollectionName } from '../model.js';
+import type { Doc, GraphStore } from '../store/port.js';
 import { workflowEvent, writeEvents } from './events.js';
-import { internalOf, requirementProblem, resourcesOf, type JobResources } from './job-internal.js';
+import { requirementProblem, resourcesOf, type JobResources } from './job-internal.js';
 
 export interface InitializeOptions {
   /** Only uninitialized (and blocked) jobs are re-evaluated. Default false. */
@@ -48,65 +50,152 @@ export interface InitializeSummary {
   written: number;
 }
 
+/** Documents read or written per store call. */
+const PAGE = 50_000;
 const HOLDER_FIELDS = ['compute_node_key', 'claimed_at'];
 
-function groupBy(edges: readonly EdgeDoc[], end: '_from' | '_to', other: '_from' | '_to'): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  for (const e of edges) {
-    const list = out.get(e[end]);
-    if (list) list.push(e[other]);
-    else out.set(e[end], [e[other]]);
+/** Every document of a collection in pages (stable inside the transaction: nothing else writes). */
+async function eachPage(tx: GraphStore, collection: CollectionName, workflow: string, fn: (docs: Doc[]) => void): Promise<void> {
+  for (let skip = 0; ; skip += PAGE) {
+    const { items } = await tx.find(collection, workflow, { skip, limit: PAGE });
+    fn(items);
+    if (items.length < PAGE) return;
   }
-  return out;
 }
 
-/** The jobs' resources; throws VALIDATION_FAILED naming each job with a malformed requirement. */
-function resourcesByJob(jobs: readonly Doc[], rrs: readonly Doc[], requires: readonly EdgeDoc[]): Map<string, JobResources> {
-  const rrById = new Map(rrs.map((r) => [r._id, r]));
-  const perRr = new Map<string, ReturnType<typeof resourcesOf>>();
-  const rrOfJob = new Map<string, string>();
-  for (const e of requires) if (rrById.has(e._to)) rrOfJob.set(e._from, e._to);
-  const defaults = resourcesOf(null).resources;
-  const out = new Map<string, JobResources>();
-  const details: ErrorDetail[] = [];
-  for (const job of jobs) {
-    const rrId = rrOfJob.get(job._id);
-    if (rrId === undefined) {
-      out.set(job._id, defaults);
-      continue;
+/** The jobs as parallel arrays over their index. */
+interface JobTable {
+  n: number;
+  index: Map<string, number>;
+  ids: string[];
+  keys: string[];
+  status: string[];
+  original: string[];
+  cancelOnFailure: Uint8Array;
+  /** JSON of the stored internal ('' when none). */
+  internal: string[];
+}
+
+async function readJobs(tx: GraphStore, workflow: string): Promise<JobTable> {
+  const t: JobTable = { n: 0, index: new Map(), ids: [], keys: [], status: [], original: [], cancelOnFailure: new Uint8Array(0), internal: [] };
+  const cancel: number[] = [];
+  await eachPage(tx, 'jobs', workflow, (docs) => {
+    for (const j of docs) {
+      t.index.set(j._id, t.ids.length);
+      t.ids.push(j._id);
+      t.keys.push(j._key);
+      const s = String(j.status ?? 'uninitialized');
+      t.status.push(s);
+      t.original.push(s);
+      cancel.push(j.cancel_on_blocking_job_failure === false ? 0 : 1);
+      const v = j.internal;
+      t.internal.push(v !== null && typeof v === 'object' && !Array.isArray(v) ? JSON.stringify(v) : '');
     }
-    let r = perRr.get(rrId);
-    if (!r) {
-      r = resourcesOf(rrById.get(rrId)!);
-      perRr.set(rrId, r);
+  });
+  t.n = t.ids.length;
+  t.cancelOnFailure = Uint8Array.from(cancel);
+  return t;
+}
+
+/** Each job's resource requirements index (-1: the defaults); throws VALIDATION_FAILED naming jobs with a malformed one. */
+async function resourcesByJob(tx: GraphStore, workflow: string, jobs: JobTable): Promise<{ rrOf: Int32Array; resources: JobResources[]; defaults: JobResources }> {
+  const rrs = (await tx.find('resource_requirements', workflow)).items;
+  const rrIndex = new Map(rrs.map((r, i) => [r._id, i]));
+  const parsed = rrs.map((r) => resourcesOf(r));
+  const rrOf = new Int32Array(jobs.n).fill(-1);
+  await eachPage(tx, 'requires', workflow, (edges) => {
+    for (const e of edges) {
+      const j = jobs.index.get(e._from as string);
+      const r = rrIndex.get(e._to as string);
+      if (j !== undefined && r !== undefined) rrOf[j] = r;
     }
-    for (const p of r.problems) details.push(requirementProblem(job, rrById.get(rrId)!, p));
-    out.set(job._id, r.resources);
-  }
-  if (details.length > 0) {
+  });
+  const bad: number[] = [];
+  for (let i = 0; i < jobs.n; i++) if (rrOf[i]! >= 0 && parsed[rrOf[i]!]!.problems.length > 0) bad.push(i);
+  if (bad.length > 0) {
+    const named = new Map((await tx.getMany('jobs', workflow, bad.slice(0, 100).map((i) => jobs.keys[i]!))).map((d) => [d._key, d]));
+    const details: ErrorDetail[] = [];
+    for (const i of bad.slice(0, 100)) {
+      const job = named.get(jobs.keys[i]!);
+      if (!job) continue;
+      for (const p of parsed[rrOf[i]!]!.problems) details.push(requirementProblem(job, rrs[rrOf[i]!]!, p));
+    }
     const shown = details.slice(0, 3).map((d) => d.message);
-    if (details.length > 3) shown.push(`and ${details.length - 3} more`);
+    if (bad.length > 3) shown.push(`${bad.length} job(s) in all`);
     throw new WeftError('VALIDATION_FAILED', `Cannot initialize jobs: malformed resource requirements: ${shown.join('; ')}`, { details });
   }
-  return out;
+  return { rrOf, resources: parsed.map((p) => p.resources), defaults: resourcesOf(null).resources };
 }
 
-/** New `blocks` edges for producer → consumer pairs not yet linked. */
-function derivedEdges(blocks: readonly EdgeDoc[], pairs: [producers: readonly EdgeDoc[], consumers: readonly EdgeDoc[]][]): { _from: string; _to: string }[] {
-  const existing = new Set(blocks.map((e) => `${e._from}\n${e._to}`));
-  const out: { _from: string; _to: string }[] = [];
-  for (const [producers, consumers] of pairs) {
-    const producersOf = groupBy(producers, '_to', '_from');
-    for (const c of consumers) {
-      for (const p of producersOf.get(c._to) ?? []) {
-        const k = `${p}\n${c._from}`;
-        if (p === c._from || existing.has(k)) continue;
-        existing.add(k);
-        out.push({ _from: p, _to: c._from });
+/** preds/succs over job indices from the stored `blocks` edges. */
+async function readBlocks(tx: GraphStore, workflow: string, jobs: JobTable): Promise<{ preds: number[][]; succs: number[][] }> {
+  const preds: number[][] = Array.from({ length: jobs.n }, () => []);
+  const succs: number[][] = Array.from({ length: jobs.n }, () => []);
+  await eachPage(tx, 'blocks', workflow, (edges) => {
+    for (const e of edges) {
+      const f = jobs.index.get(e._from as string);
+      const t = jobs.index.get(e._to as string);
+      if (f === undefined || t === undefined) continue;
+      preds[t]!.push(f);
+      succs[f]!.push(t);
+    }
+  });
+  return { preds, succs };
+}
+
+/**
+ * Add `blocks` edges for producer → consumer pairs (over `producing` → `consuming` edges to the
+ * same file or user data) that are not linked yet. Updates preds/succs; returns the number added.
+ */
+async function deriveBlocks(
+  tx: GraphStore,
+  workflow: string,
+  jobs: JobTable,
+  graph: { preds: number[][]; succs: number[][] },
+  producing: 'produces' | 'stores',
+  consuming: 'needs' | 'consumes',
+): Promise<number> {
+  const producersOf = new Map<string, number[]>();
+  await eachPage(tx, producing, workflow, (edges) => {
+    for (const e of edges) {
+      const p = jobs.index.get(e._from as string);
+      if (p === undefined) continue;
+      const list = producersOf.get(e._to as string);
+      if (list) list.push(p);
+      else producersOf.set(e._to as string, [p]);
+    }
+  });
+  if (producersOf.size === 0) return 0;
+  const wanted = new Map<number, number[]>(); // consumer → producers
+  await eachPage(tx, consuming, workflow, (edges) => {
+    for (const e of edges) {
+      const c = jobs.index.get(e._from as string);
+      const ps = producersOf.get(e._to as string);
+      if (c === undefined || !ps) continue;
+      let list = wanted.get(c);
+      if (!list) wanted.set(c, (list = []));
+      for (const p of ps) list.push(p);
+    }
+  });
+  let added = 0;
+  let batch: { _from: string; _to: string }[] = [];
+  for (const [c, ps] of wanted) {
+    const have = new Set(graph.preds[c]);
+    for (const p of ps) {
+      if (p === c || have.has(p)) continue;
+      have.add(p);
+      graph.preds[c]!.push(p);
+      graph.succs[p]!.push(c);
+      batch.push({ _from: jobs.ids[p]!, _to: jobs.ids[c]! });
+      if (batch.length >= PAGE) {
+        await tx.insertMany('blocks', workflow, batch);
+        added += batch.length;
+        batch = [];
       }
     }
   }
-  return out;
+  if (batch.length > 0) await tx.insertMany('blocks', workflow, batch);
+  return added + batch.length;
 }
 
 /** Job indices in dependency order (Kahn); jobs on a cycle come last, in insertion order. */
@@ -126,8 +215,48 @@ function dependencyOrder(n: number, preds: readonly number[][], succs: readonly 
   return order;
 }
 
-function sameJson(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+/** Steps 4 and 5: the new statuses (in jobs.status) and blocker counts. */
+function decideStatuses(jobs: JobTable, preds: readonly number[][], succs: readonly number[][], only: boolean): Int32Array {
+  const { n, status } = jobs;
+  let frontier: number[] = [];
+  for (let i = 0; i < n; i++) if (status[i] === 'uninitialized') frontier.push(i);
+  while (frontier.length > 0) {
+    const next: number[] = [];
+    for (const i of frontier) {
+      for (const s of succs[i]!) {
+        if (status[s] === 'uninitialized') continue;
+        status[s] = 'uninitialized';
+        next.push(s);
+      }
+    }
+    frontier = next;
+  }
+  const unfinished = new Int32Array(n);
+  for (const i of dependencyOrder(n, preds, succs)) {
+    const s = status[i]!;
+    if (s === 'disabled') continue;
+    if (only && s !== 'uninitialized' && s !== 'blocked') continue;
+    let count = 0;
+    let canceledBlocker = false;
+    for (const p of preds[i]!) {
+      const ps = status[p];
+      if (ps === 'done') continue;
+      if (ps === 'canceled') canceledBlocker = true;
+      else count++;
+    }
+    if (canceledBlocker && jobs.cancelOnFailure[i] === 1 && s !== 'done') status[i] = 'canceled';
+    else if (count > 0) {
+      status[i] = 'blocked';
+      unfinished[i] = count;
+    } else if (s === 'blocked') status[i] = 'ready';
+  }
+  for (let i = 0; i < n; i++) {
+    const s = status[i]!;
+    if (s === 'disabled' || s === 'blocked' || s === 'done' || s === 'canceled') continue;
+    if (only && (s === 'submitted_pending' || s === 'submitted')) continue;
+    status[i] = 'ready';
+  }
+  return unfinished;
 }
 
 export async function initializeJobs(store: GraphStore, workflow: string, opts: InitializeOptions = {}): Promise<InitializeSummary> {
@@ -138,18 +267,8 @@ export async function initializeJobs(store: GraphStore, workflow: string, opts: 
     if (!wf) throw new WeftError('WORKFLOW_NOT_FOUND', `Workflow ${workflow} not found`, { extra: { workflow } });
     if (wf.is_archived === true) throw new WeftError('WORKFLOW_ARCHIVED', `Workflow ${workflow} is archived; it cannot be initialized`);
 
-    const [jobs, rrs, blocks, needs, produces, stores, consumes, requires, schedBys] = await Promise.all([
-      tx.find('jobs', workflow).then((r) => r.items),
-      tx.find('resource_requirements', workflow).then((r) => r.items),
-      tx.edges('blocks', workflow, {}),
-      tx.edges('needs', workflow, {}),
-      tx.edges('produces', workflow, {}),
-      tx.edges('stores', workflow, {}),
-      tx.edges('consumes', workflow, {}),
-      tx.edges('requires', workflow, {}),
-      tx.edges('scheduled_bys', workflow, {}),
-    ]);
-    const resources = resourcesByJob(jobs, rrs, requires);
+    const jobs = await readJobs(tx, workflow);
+    const res = await resourcesByJob(tx, workflow, jobs); // throws before any write
 
     if (clearEphemeral) {
       const ephemeral = (await tx.find('user_data', workflow, { where: { is_ephemeral: true } })).items;
@@ -157,100 +276,41 @@ export async function initializeJobs(store: GraphStore, workflow: string, opts: 
       if (toClear.length > 0) await tx.updateMany('user_data', workflow, toClear.map((u) => ({ key: u._key, patch: { data: {} } })));
     }
 
-    const newEdges = derivedEdges(blocks, [
-      [produces, needs],
-      [stores, consumes],
-    ]);
-    if (newEdges.length > 0) await tx.insertMany('blocks', workflow, newEdges);
-
-    // The dependency graph over job indices (arrays, not maps: 100,000 jobs and their edges).
-    const n = jobs.length;
-    const index = new Map<string, number>();
-    for (let i = 0; i < n; i++) index.set(jobs[i]!._id, i);
-    const preds: number[][] = Array.from({ length: n }, () => []);
-    const succs: number[][] = Array.from({ length: n }, () => []);
-    for (const list of [blocks, newEdges]) {
-      for (const e of list) {
-        const f = index.get(e._from);
-        const t = index.get(e._to);
-        if (f === undefined || t === undefined) continue;
-        preds[t]!.push(f);
-        succs[f]!.push(t);
+    const graph = await readBlocks(tx, workflow, jobs);
+    const derived = (await deriveBlocks(tx, workflow, jobs, graph, 'produces', 'needs')) + (await deriveBlocks(tx, workflow, jobs, graph, 'stores', 'consumes'));
+    const schedulerOf: (string | undefined)[] = new Array(jobs.n);
+    await eachPage(tx, 'scheduled_bys', workflow, (edges) => {
+      for (const e of edges) {
+        const j = jobs.index.get(e._from as string);
+        if (j !== undefined) schedulerOf[j] = e._to as string;
       }
-    }
-    const status: string[] = jobs.map((j) => String(j.status ?? 'uninitialized'));
-    const scheduler = new Map<string, string>();
-    for (const e of schedBys) scheduler.set(e._from, e._to);
+    });
+    const unfinished = decideStatuses(jobs, graph.preds, graph.succs, only);
 
-    // 4: everything downstream of an uninitialized job is uninitialized too.
-    let frontier: number[] = [];
-    for (let i = 0; i < n; i++) if (status[i] === 'uninitialized') frontier.push(i);
-    while (frontier.length > 0) {
-      const next: number[] = [];
-      for (const i of frontier) {
-        for (const s of succs[i]!) {
-          if (status[s] === 'uninitialized') continue;
-          status[s] = 'uninitialized';
-          next.push(s);
-        }
+    // 6: internal, written in pages, only where something changed.
+    const summary: InitializeSummary = { jobs: jobs.n, ready: 0, blocked: 0, canceled: 0, derived_edges: derived, written: 0 };
+    for (let start = 0; start < jobs.n; start += PAGE) {
+      const patches: { key: string; patch: Record<string, unknown> }[] = [];
+      for (let i = start; i < Math.min(jobs.n, start + PAGE); i++) {
+        const s = jobs.status[i]!;
+        if (s === 'ready') summary.ready++;
+        else if (s === 'blocked') summary.blocked++;
+        else if (s === 'canceled') summary.canceled++;
+        const old = jobs.internal[i] === '' ? {} : (JSON.parse(jobs.internal[i]!) as Record<string, unknown>);
+        const r = res.rrOf[i]! >= 0 ? res.resources[res.rrOf[i]!]! : res.defaults;
+        const internal: Record<string, unknown> = { ...old, ...r, scheduler_config_id: schedulerOf[i] ?? '', num_unfinished_blockers: unfinished[i] };
+        if (s === 'ready' || s === 'blocked') for (const f of HOLDER_FIELDS) delete internal[f];
+        if (s === jobs.original[i] && JSON.stringify(internal) === jobs.internal[i]) continue;
+        patches.push({ key: jobs.keys[i]!, patch: { status: s, internal } });
       }
-      frontier = next;
+      if (patches.length > 0) await tx.updateMany('jobs', workflow, patches);
+      summary.written += patches.length;
     }
-
-    // 5: statuses in dependency order, so a cancellation reaches every job below it.
-    const unfinished = new Int32Array(n);
-    for (const i of dependencyOrder(n, preds, succs)) {
-      const s = status[i]!;
-      if (s === 'disabled') continue;
-      if (only && s !== 'uninitialized' && s !== 'blocked') continue;
-      let count = 0;
-      let canceledBlocker = false;
-      for (const p of preds[i]!) {
-        const ps = status[p];
-        if (ps === 'done') continue;
-        if (ps === 'canceled') canceledBlocker = true;
-        else count++;
-      }
-      if (canceledBlocker && jobs[i]!.cancel_on_blocking_job_failure !== false && s !== 'done') status[i] = 'canceled';
-      else if (count > 0) {
-        status[i] = 'blocked';
-        unfinished[i] = count;
-      } else if (s === 'blocked') status[i] = 'ready';
-    }
-    for (let i = 0; i < n; i++) {
-      const s = status[i]!;
-      if (s === 'disabled' || s === 'blocked' || s === 'done' || s === 'canceled') continue;
-      if (only && (s === 'submitted_pending' || s === 'submitted')) continue;
-      status[i] = 'ready';
-    }
-
-    // 6: internal, and the bulk write of what changed.
-    const patches: { key: string; patch: Record<string, unknown> }[] = [];
-    const summary: InitializeSummary = { jobs: jobs.length, ready: 0, blocked: 0, canceled: 0, derived_edges: newEdges.length, written: 0 };
-    for (let i = 0; i < n; i++) {
-      const job = jobs[i]!;
-      const s = status[i]!;
-      if (s === 'ready') summary.ready++;
-      else if (s === 'blocked') summary.blocked++;
-      else if (s === 'canceled') summary.canceled++;
-      const old = internalOf(job);
-      const internal: Record<string, unknown> = {
-        ...old,
-        ...resources.get(job._id)!,
-        scheduler_config_id: scheduler.get(job._id) ?? '',
-        num_unfinished_blockers: unfinished[i],
-      };
-      if (s === 'ready' || s === 'blocked') for (const f of HOLDER_FIELDS) delete internal[f];
-      if (s === job.status && sameJson(internal, job.internal)) continue;
-      patches.push({ key: job._key, patch: { status: s, internal } });
-    }
-    if (patches.length > 0) await tx.updateMany('jobs', workflow, patches);
-    summary.written = patches.length;
     await writeEvents(tx, workflow, [
       workflowEvent(
         workflow,
         'initialize_jobs',
-        `Initialized ${jobs.length} job(s): ${summary.ready} ready, ${summary.blocked} blocked, ${summary.canceled} canceled; ${newEdges.length} implicit dependencies added`,
+        `Initialized ${jobs.n} job(s): ${summary.ready} ready, ${summary.blocked} blocked, ${summary.canceled} canceled; ${derived} implicit dependencies added`,
         { only_uninitialized: only, clear_ephemeral_user_data: clearEphemeral, ...summary },
       ),
     ]);
