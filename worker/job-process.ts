@@ -8,6 +8,8 @@
  *   started, and nothing the job does reaches the worker.
  * - Prefixed with `setpriv --pdeathsig KILL` where setpriv exists: if the worker is SIGKILLed, the
  *   kernel kills the job too, so a job never runs on after its worker (the lease gives it back).
+ * - Started by the worker's launcher (launcher.ts: a bash process that forks cheaply) when one is
+ *   given, else spawned directly.
  * - stdout and stderr go to `<output-dir>/job-stdio/<workflow>_<job key>_<run_id>.o` and `.e`,
  *   opened for append: a job given back by a lapsed lease and rerun in the same run keeps both
  *   attempts' output in one place.
@@ -15,9 +17,15 @@
  *   the convention of the reference worker.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
+import { shellQuote, type JobLauncher } from './launcher.js';
+
+function signalName(n: number): NodeJS.Signals | null {
+  const entry = Object.entries(constants.signals).find(([, v]) => v === n);
+  return entry ? (entry[0] as NodeJS.Signals) : null;
+}
 
 /** Where a job's stdout and stderr go. */
 export function stdioPaths(outputDir: string, workflow: string, jobKey: string, runId: number): { stdout: string; stderr: string } {
@@ -54,6 +62,15 @@ export interface JobLaunch {
   cwd?: string;
   /** Prefix with setpriv --pdeathsig KILL (default: when available). */
   pdeathsig?: boolean;
+  /**
+   * Start the job through this launcher (see launcher.ts) instead of forking the worker. The
+   * variables in `jobEnv` are exported by the job's script; the launcher's own environment is
+   * the rest.
+   */
+  launcher?: JobLauncher;
+  jobEnv?: Record<string, string>;
+  /** Called with the job's pid once it runs. */
+  onStart?: (pid: number) => void;
 }
 
 export interface JobExit {
@@ -68,35 +85,64 @@ export interface JobExit {
 
 /** A running job. */
 export class JobProcess {
-  readonly pid: number | undefined;
+  /** The job's pid (= its process group and session); with a launcher, known once it runs. */
+  pid: number | undefined;
   readonly exited: Promise<JobExit>;
   readonly startedAt: number;
-  private readonly child: ChildProcess;
   private done = false;
+  /** Signals sent before the launcher said which pid the job has. */
+  private queued: NodeJS.Signals[] = [];
 
   constructor(launch: JobLaunch) {
     const { stdout, stderr } = stdioPaths(launch.outputDir, launch.workflow, launch.jobKey, launch.runId);
-    mkdirSync(join(launch.outputDir, 'job-stdio'), { recursive: true });
     const script = launch.invocationScript ? `${launch.invocationScript} ${launch.command}` : launch.command;
+    this.startedAt = Date.now();
+    if (launch.launcher) {
+      const exports = Object.entries(launch.jobEnv ?? {})
+        .map(([k, v]) => `export ${k}=${shellQuote(v)}`)
+        .join('; ');
+      this.exited = new Promise<JobExit>((resolve) => {
+        launch.launcher!.launch(
+          stdout,
+          stderr,
+          exports === '' ? script : `${exports}\n${script}`,
+          (pid) => {
+            this.pid = pid;
+            launch.onStart?.(pid);
+            for (const sig of this.queued) this.signalGroup(sig);
+            this.queued = [];
+          },
+          (status) => {
+            this.done = true;
+            this.signalGroup('SIGKILL');
+            // wait's status: 128+N for signal N.
+            const signal = status > 128 && status <= 128 + 64 ? signalName(status - 128) : null;
+            resolve({ returnCode: signal ? -(status - 128) : status, signal, seconds: (Date.now() - this.startedAt) / 1000 });
+          },
+        );
+      });
+      return;
+    }
     const usePdeathsig = launch.pdeathsig ?? hasPdeathsig();
     const [file, args] = usePdeathsig ? ['setpriv', ['--pdeathsig', 'KILL', 'bash', '-c', script]] : ['bash', ['-c', script]];
     const out = openSync(stdout, 'a');
     const err = openSync(stderr, 'a');
-    this.startedAt = Date.now();
+    let child: ChildProcess;
     try {
-      this.child = spawn(file, args as string[], { stdio: ['ignore', out, err], env: launch.env, cwd: launch.cwd, detached: true });
+      child = spawn(file, args as string[], { stdio: ['ignore', out, err], env: { ...launch.env, ...(launch.jobEnv ?? {}) }, cwd: launch.cwd, detached: true });
     } finally {
       closeSync(out);
       closeSync(err);
     }
-    this.pid = this.child.pid;
+    this.pid = child.pid;
+    if (child.pid !== undefined) launch.onStart?.(child.pid);
     this.exited = new Promise<JobExit>((resolve) => {
-      this.child.once('error', (e) => {
-        if (this.child.pid !== undefined) return; // errors after a successful spawn come with an exit too
+      child.once('error', (e) => {
+        if (child.pid !== undefined) return; // errors after a successful spawn come with an exit too
         this.done = true;
         resolve({ returnCode: 127, signal: null, seconds: (Date.now() - this.startedAt) / 1000, spawnError: e });
       });
-      this.child.once('exit', (code, signal) => {
+      child.once('exit', (code, signal) => {
         this.done = true;
         // Whatever the job left behind in its group (background children) goes with it.
         this.signalGroup('SIGKILL');
@@ -112,7 +158,10 @@ export class JobProcess {
 
   /** Send `signal` to the job's whole process group. */
   signalGroup(signal: NodeJS.Signals): void {
-    if (this.pid === undefined) return;
+    if (this.pid === undefined) {
+      if (!this.done) this.queued.push(signal);
+      return;
+    }
     try {
       process.kill(-this.pid, signal);
     } catch {

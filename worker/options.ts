@@ -55,6 +55,12 @@ export interface WorkerOptions {
   client?: WeftClient;
   /** Prefix jobs with setpriv --pdeathsig KILL (default: when setpriv works here). */
   pdeathsig?: boolean;
+  /**
+   * How jobs are started: `bash` (default), through one small bash launcher process that forks
+   * cheaply; `spawn`, each forked by the worker itself (costs the worker a fork of its whole
+   * memory per job).
+   */
+  launcher?: 'bash' | 'spawn';
 }
 
 /** Why a worker stopped. */

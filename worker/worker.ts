@@ -23,6 +23,7 @@ import { JobProcess, type JobExit } from './job-process.js';
 import { createWorkerLogger } from './log.js';
 import type { StopReason, WorkerOptions, WorkerSummary } from './options.js';
 import { ProcessTreeSampler } from './process-tree.js';
+import { JobLauncher, launcherUsable } from './launcher.js';
 import { OrphanReaper } from './reaper.js';
 import { detectResources, type DetectedResources } from './resources.js';
 import { Reporter } from './reporter.js';
@@ -78,6 +79,7 @@ export class Worker {
   private readonly heartbeatMs: number;
   private readonly sampler: ProcessTreeSampler;
   private readonly reaper = new OrphanReaper();
+  private readonly launcher = new JobLauncher();
   private readonly running = new Map<string, RunningJob>();
   /** job _id → the files it produces. */
   private readonly outputs = new Map<string, { key: string; path: string }[]>();
@@ -207,6 +209,7 @@ export class Worker {
     await this.loadOutputs();
     this.reporter = new Reporter({ client: this.client, workflow: this.workflow, nodeKey: this.nodeKey, log: this.log, onSettled: () => this.wake() });
     this.reaper.start();
+    if (this.o.launcher !== 'spawn' && launcherUsable()) this.launcher.start(this.baseEnv);
     this.heartbeatTimer = setInterval(() => void this.beat(), this.heartbeatMs);
     this.log.info(
       { computeNode: this.nodeKey, runId: this.runId, cpus: this.res.numCpus, memoryGb: this.res.memoryGb, gpus: this.res.gpuIds, endTime: this.endMs === null ? null : new Date(this.endMs).toISOString(), sources: this.res.sources },
@@ -235,6 +238,7 @@ export class Worker {
     await this.reporter.drain();
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.sampler.stop();
+    await this.launcher.stop();
     await this.reaper.stop();
     const started = Date.parse(String((await this.safeGetNode())?.['start_time'] ?? '')) || Date.now();
     await this.updateNode({ is_active: false, duration_seconds: Math.max(0, (Date.now() - started) / 1000) });
@@ -470,24 +474,31 @@ export class Worker {
     };
     const name = String(job['name'] ?? job._key);
     const log = this.log.child({ job: job._key, jobName: name, runId: this.runId });
-    let doc: Doc;
-    try {
-      doc = await this.startJob(job, log);
-    } catch (err) {
-      log.warn({ err: (err as Error).message }, 'could not start the job; leaving it to the server');
-      release();
-      return;
-    }
     if (this.stopRequested) {
       // Stopping: record it as stopped without running it, so it is not left submitted.
       const status = this.stopReasonStatus ?? 'terminated';
+      try {
+        const doc = await this.startJob(job, log);
+        this.reporter.report({ key: job._key, id: doc._id, doc, runId: this.runId, log }, status, { returnCode: -15, signal: null, seconds: 0 }, null);
+        this.counts[status]++;
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'could not start the job; leaving it to the server');
+      }
       release();
-      this.reporter.report({ key: job._key, id: doc._id, doc, runId: this.runId, log }, status, { returnCode: -15, signal: null, seconds: 0 }, null);
-      this.counts[status]++;
       return;
     }
-    const env: NodeJS.ProcessEnv = { ...this.baseEnv, WEFT_JOB_KEY: job._key, WEFT_JOB_NAME: name, WEFT_RUN_ID: String(this.runId) };
-    if (this.gpus.size > 0 || gpuIds.length > 0) env['CUDA_VISIBLE_DEVICES'] = gpuIds.join(',');
+    // The process starts while start_job is in flight (as the reference worker does: it saves a
+    // round trip per job). If the server refuses the start (the job was canceled or given to
+    // another node meanwhile), the process is killed and nothing is reported.
+    const started = this.startJob(job, log).then(
+      (d) => d,
+      (err: unknown) => {
+        log.warn({ err: (err as Error).message }, 'the server refused to start the job: killing it, leaving the job to the server');
+        return null;
+      },
+    );
+    const jobEnv: Record<string, string> = { WEFT_JOB_KEY: job._key, WEFT_JOB_NAME: name, WEFT_RUN_ID: String(this.runId) };
+    if (this.gpus.size > 0 || gpuIds.length > 0) jobEnv['CUDA_VISIBLE_DEVICES'] = gpuIds.join(',');
     const proc = new JobProcess({
       workflow: this.workflow,
       jobKey: job._key,
@@ -495,38 +506,45 @@ export class Worker {
       command: String(job['command']),
       invocationScript: (job['invocation_script'] as string | null | undefined) ?? null,
       outputDir: this.outputDir,
-      env,
+      env: this.baseEnv,
+      jobEnv,
+      ...(this.launcher.alive ? { launcher: this.launcher } : {}),
+      onStart: (pid) => {
+        this.reaper.add(pid);
+        this.sampler.track(job._key, pid);
+      },
       ...(this.o.pdeathsig !== undefined ? { pdeathsig: this.o.pdeathsig } : {}),
     });
     this.counts.started++;
     const rj: RunningJob = {
       key: job._key,
-      id: doc._id,
+      id: job._id,
       name,
-      doc,
+      doc: job,
       runId: this.runId,
-      outputs: this.outputs.get(doc._id) ?? [],
+      outputs: this.outputs.get(job._id) ?? [],
       proc,
       cpus,
       memoryBytes,
       gpuIds,
-      supportsTermination: doc['supports_termination'] === true,
+      supportsTermination: job['supports_termination'] === true,
       log,
       exitHandled: Promise.resolve(),
     };
     this.running.set(job._key, rj);
-    if (proc.pid !== undefined) {
-      this.reaper.add(proc.pid);
-      this.sampler.track(job._key, proc.pid);
-    }
-    log.info({ pid: proc.pid, gpus: gpuIds }, 'job started');
-    rj.exitHandled = proc.exited.then((exit) => {
+    log.info({ gpus: gpuIds }, 'job started');
+    rj.exitHandled = (async () => {
+      const doc = await started;
+      if (doc === null) proc.signalGroup('SIGKILL');
+      else rj.doc = doc;
+      const exit = await proc.exited;
       this.running.delete(job._key);
       if (proc.pid !== undefined) this.reaper.remove(proc.pid);
       const stats = this.sampler.untrack(job._key);
       release();
-      this.onExit(rj, exit, stats);
-    });
+      if (doc === null) this.counts.started--;
+      else this.onExit(rj, exit, stats);
+    })();
   }
 
   /** start_job; when the answer was lost and a retry finds the job already started by us, carry on with it. */

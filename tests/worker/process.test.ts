@@ -99,7 +99,9 @@ while time.time() - t < 30: pass
     expect(stats.num_samples).toBe(5);
     expect(stats.max_rss).toBeGreaterThan(64 * 1024 * 1024);
     expect(stats.avg_rss).toBeGreaterThan(0);
-    expect(stats.max_cpu_percent).toBeGreaterThan(40); // one busy core is 100; the machine is shared
+    // One busy core is 100; the machine is shared, so only check it is clearly counted (the bash
+    // parents only wait, so without the grandchild this would be about 0).
+    expect(stats.max_cpu_percent).toBeGreaterThan(5);
     expect(stats.avg_cpu_percent).toBeGreaterThan(0);
     expect(stats.avg_cpu_percent).toBeLessThanOrEqual(stats.max_cpu_percent);
   });
