@@ -137,8 +137,10 @@ export async function completeJob(
     checkRev(job, rev);
     const from = String(job.status);
     const finishing = from === 'submitted_pending' || from === 'submitted';
-    if (!finishing && from !== 'canceled') {
-      throw new WeftError('STATE_CONFLICT', `Job ${job._key} is ${from}; only a submitted_pending or submitted job (or one canceled by a workflow cancel) can be completed`, {
+    // A canceled job may be reported only by the node that held it when the workflow was canceled.
+    const heldByReporter = internalOf(job).compute_node_key === node._key;
+    if (!finishing && !(from === 'canceled' && heldByReporter)) {
+      throw new WeftError('STATE_CONFLICT', `Job ${job._key} is ${from}; only a submitted_pending or submitted job (or one canceled by a workflow cancel while this node held it) can be completed`, {
         extra: { job_key: job._key, status: from },
       });
     }

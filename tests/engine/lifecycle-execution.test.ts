@@ -146,6 +146,10 @@ describe('start_job and complete_job', () => {
     expect(res.status).toBe('canceled');
     expect((await ok(call, 'GET', `/workflows/${wf}/results`)).items).toHaveLength(1);
     expect(await statuses(call, wf)).toEqual({ a: 'canceled', b: 'canceled', c: 'canceled' });
+    // b was never held by anyone: nobody can report it
+    const b = await getJob(call, wf, keys.b!);
+    const res2 = await call('POST', completePath(wf, keys.b!, 'canceled', b._rev, 1, node), result(keys.b!, 1, -9, 'canceled'));
+    expect(res2.status).toBe(409);
   });
 });
 
