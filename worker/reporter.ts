@@ -47,6 +47,7 @@ export interface ReporterOptions {
 export class Reporter {
   private readonly o: ReporterOptions;
   private readonly inFlight = new Set<Promise<void>>();
+  private readonly abort = new AbortController();
   /** Reports that could not be delivered (the server stayed away past the retry window, or refused). */
   readonly failures: { job: string; error: string }[] = [];
 
@@ -71,9 +72,23 @@ export class Reporter {
     this.inFlight.add(p);
   }
 
-  /** Wait for every report in flight. */
-  async drain(): Promise<void> {
-    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  /**
+   * Wait for every report in flight; after `timeoutMs` (default: no limit) give up on the rest
+   * (logged as failures: the lease gives those jobs back to run again).
+   */
+  async drain(timeoutMs = Infinity): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    if (Number.isFinite(timeoutMs)) timer = setTimeout(() => this.abandon(), Math.max(0, timeoutMs));
+    try {
+      while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Stop retrying every report in flight now. */
+  abandon(): void {
+    this.abort.abort(new Error('reports abandoned: the worker is stopping and the server cannot be reached'));
   }
 
   private async deliver(job: ReportedJob, status: ReportStatus, exit: JobExit, stats: TreeStatsSummary | null, runId: number): Promise<void> {
@@ -92,11 +107,11 @@ export class Reporter {
     let rev = job.doc._rev;
     for (let attempt = 0; ; attempt++) {
       try {
-        await client.completeJob(workflow, job.key, result.status, rev, runId, nodeKey, result);
+        await client.completeJob(workflow, job.key, result.status, rev, runId, nodeKey, result, { signal: this.abort.signal });
         break;
       } catch (err) {
         if (!(err instanceof WeftApiError) || (err.status !== 409 && err.status !== 400) || attempt >= 2) throw err;
-        const fresh = await client.get(workflow, 'jobs', job.key);
+        const fresh = await client.get(workflow, 'jobs', job.key, { signal: this.abort.signal });
         const holder = (fresh['internal'] as { compute_node_key?: string } | undefined)?.compute_node_key;
         const ours = holder === undefined || holder === null || holder === '' || holder.slice(holder.lastIndexOf('/') + 1) === nodeKey;
         if (fresh['status'] === 'canceled' && ours) {
@@ -111,8 +126,8 @@ export class Reporter {
     job.log.debug({ status: result.status, returnCode: result.return_code }, 'completion reported');
     if (stats) {
       // Statistics are a nicety: a failure here is logged, never retried past the window.
-      const doc = await client.add(workflow, 'job_process_stats', { job_key: job.key, run_id: runId, ...stats, timestamp: new Date().toISOString() });
-      await client.addEdge(workflow, 'process_used', job.id, doc._id);
+      const doc = await client.add(workflow, 'job_process_stats', { job_key: job.key, run_id: runId, ...stats, timestamp: new Date().toISOString() }, { signal: this.abort.signal });
+      await client.addEdge(workflow, 'process_used', job.id, doc._id, {}, { signal: this.abort.signal });
     }
   }
 
@@ -130,9 +145,9 @@ export class Reporter {
         continue;
       }
       for (let attempt = 0; attempt < 3; attempt++) {
-        const doc = await client.get(workflow, 'files', f.key);
+        const doc = await client.get(workflow, 'files', f.key, { signal: this.abort.signal });
         try {
-          await client.put(workflow, 'files', f.key, { ...doc, st_mtime: mtime });
+          await client.put(workflow, 'files', f.key, { ...doc, st_mtime: mtime }, { signal: this.abort.signal });
           break;
         } catch (err) {
           if (!(err instanceof WeftApiError && err.status === 409)) throw err;

@@ -58,6 +58,8 @@ interface Internal {
 }
 
 const GIB = 1024 ** 3;
+/** How long a worker stopped by a signal waits for reports the server has not taken yet. */
+const STOP_DRAIN_MS = 30_000;
 
 function internalOf(job: Doc): Internal {
   return (job['internal'] as Internal | undefined) ?? {};
@@ -95,6 +97,7 @@ export class Worker {
   private endMs: number | null = null;
   private stopRequested = false;
   private hardStop = false;
+  private stoppedBySignal = false;
   private claimAborted = false;
   private readonly stopController = new AbortController();
   private wakeResolve: (() => void) | undefined;
@@ -118,9 +121,11 @@ export class Worker {
 
   /** Stop as SIGTERM does: claim nothing more, stop running jobs, report them, exit. A second call kills at once. */
   requestStop(): void {
+    this.stoppedBySignal = true;
     if (this.stopRequested) {
       this.hardStop = true;
       for (const rj of this.running.values()) rj.proc.signalGroup('SIGKILL');
+      this.reporter?.abandon();
     }
     this.stopRequested = true;
     this.stopController.abort(new Error('worker stopping'));
@@ -235,7 +240,9 @@ export class Worker {
     if (!this.nodeKey) return;
     await this.stopAllJobs(this.stopReasonStatus ?? 'terminated');
     if (this.claimAborted) await this.giveBackUnstarted();
-    await this.reporter.drain();
+    // Stopped by a signal: the node is going away (Slurm sends SIGKILL after KillWait), so reports
+    // get a bounded wait; a second signal gives up at once. Otherwise they retry for the whole window.
+    await this.reporter.drain(this.stoppedBySignal ? STOP_DRAIN_MS : Infinity);
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.sampler.stop();
     await this.launcher.stop();
@@ -256,7 +263,7 @@ export class Worker {
 
   private async safeGetNode(): Promise<Doc | null> {
     try {
-      return await this.client.get(this.workflow, 'compute_nodes', this.nodeKey, { retryMinutes: 1 });
+      return await this.client.get(this.workflow, 'compute_nodes', this.nodeKey, { retryMinutes: this.stoppedBySignal ? 0.1 : 1 });
     } catch {
       return null;
     }
@@ -268,7 +275,7 @@ export class Worker {
       const node = await this.safeGetNode();
       if (!node) break;
       try {
-        await this.client.put(this.workflow, 'compute_nodes', this.nodeKey, { ...node, ...fields }, { retryMinutes: 1 });
+        await this.client.put(this.workflow, 'compute_nodes', this.nodeKey, { ...node, ...fields }, { retryMinutes: this.stoppedBySignal ? 0.1 : 1 });
         return;
       } catch (err) {
         if (err instanceof WeftApiError && err.status === 409) continue;

@@ -9,7 +9,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { jobsByName, resultsFor, startCliWorker, startedWorkflow, tempDir } from './helpers.js';
+import { killStrayWorkers, jobsByName, resultsFor, startCliWorker, startedWorkflow, tempDir } from './helpers.js';
 
 let srv: TestServer;
 const dir = tempDir();
@@ -17,6 +17,7 @@ beforeAll(async () => {
   srv = await startTestServer();
 });
 afterAll(async () => {
+  killStrayWorkers();
   await srv.close();
   rmSync(dir, { recursive: true, force: true });
 });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WeftClient } from '../../client/index.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { jobsByName, processesWith, resultsFor, startCliWorker, startedWorkflow, tempDir, waitFor } from './helpers.js';
+import { killStrayWorkers, jobsByName, processesWith, resultsFor, startCliWorker, startedWorkflow, tempDir, waitFor } from './helpers.js';
 
 let srv: TestServer;
 const dir = tempDir();
@@ -17,6 +17,7 @@ beforeAll(async () => {
   srv = await startTestServer({ flags: { leaseTimeoutSeconds: 2 } });
 });
 afterAll(async () => {
+  killStrayWorkers();
   await srv.close();
   rmSync(dir, { recursive: true, force: true });
 });

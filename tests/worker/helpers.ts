@@ -39,10 +39,19 @@ export interface CliWorker {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+const started = new Set<ChildProcess>();
+
+/** SIGKILL every worker a test started that is still running (after a failed test). */
+export function killStrayWorkers(): void {
+  for (const c of started) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  started.clear();
+}
+
 /** Start `weft worker` (the built binary) with these arguments. */
 export function startCliWorker(args: string[], env: NodeJS.ProcessEnv = {}): CliWorker {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build first (npx tsc -p tsconfig.json)`);
   const child = spawn(process.execPath, [CLI, 'worker', ...args], { env: { ...process.env, WEFT_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  started.add(child);
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   child.stdout!.on('data', (d: Buffer) => (err += d.toString()));
