@@ -12,7 +12,7 @@
  */
 import { WeftError } from '../errors.js';
 import { WORKFLOW_COMPLETE_STATUSES, type JobStatus } from '../model.js';
-import type { Doc, GraphStore } from '../store/port.js';
+import type { Condition, Doc, GraphStore } from '../store/port.js';
 import { keyList, workflowEvent, writeEvents } from './events.js';
 import { reverseCompletion } from './lifecycle-unblock.js';
 
@@ -25,6 +25,22 @@ async function requireStatus(tx: GraphStore, workflow: string, opts: { notArchiv
   return st;
 }
 
+const PAGE = 50_000;
+
+/**
+ * Set `status` on every job matching `where` (which the new status must not match), a page at a
+ * time so a million jobs are never in memory at once. Returns their keys.
+ */
+async function setStatusWhere(tx: GraphStore, workflow: string, where: Condition[], status: string): Promise<string[]> {
+  const keys: string[] = [];
+  for (;;) {
+    const page = (await tx.find('jobs', workflow, { where, limit: PAGE })).items;
+    if (page.length === 0) return keys;
+    await tx.updateMany('jobs', workflow, page.map((j) => ({ key: j._key, patch: { status } })));
+    for (const j of page) keys.push(j._key);
+  }
+}
+
 /** Statuses a cancel leaves alone: finished or disabled. */
 const SETTLED: readonly string[] = WORKFLOW_COMPLETE_STATUSES;
 
@@ -33,11 +49,7 @@ export async function cancelWorkflow(store: GraphStore, workflow: string): Promi
   return store.transaction(async (tx) => {
     const st = await requireStatus(tx, workflow);
     await tx.update('workflow_statuses', null, workflow, { is_canceled: true });
-    const jobs = (await tx.find('jobs', workflow, { where: [{ field: 'status', op: 'not_in', value: SETTLED }] })).items;
-    if (jobs.length > 0) {
-      await tx.updateMany('jobs', workflow, jobs.map((j) => ({ key: j._key, patch: { status: 'canceled' } })));
-    }
-    const keys = jobs.map((j) => j._key);
+    const keys = await setStatusWhere(tx, workflow, [{ field: 'status', op: 'not_in', value: SETTLED }], 'canceled');
     await writeEvents(tx, workflow, [
       workflowEvent(workflow, 'cancel', `Canceled workflow ${workflow}: ${keys.length} unfinished job(s) canceled`, {
         run_id: st.run_id,
@@ -81,9 +93,7 @@ export async function resetJobStatus(store: GraphStore, workflow: string, failed
     const st = await requireStatus(tx, workflow, { notArchived: 'its jobs cannot be reset' });
     let keys: string[];
     if (!failedOnly) {
-      const jobs = (await tx.find('jobs', workflow, { where: [{ field: 'status', op: '!=', value: 'uninitialized' }] })).items;
-      keys = jobs.map((j) => j._key);
-      if (keys.length > 0) await tx.updateMany('jobs', workflow, keys.map((key) => ({ key, patch: { status: 'uninitialized' } })));
+      keys = await setStatusWhere(tx, workflow, [{ field: 'status', op: '!=', value: 'uninitialized' }], 'uninitialized');
     } else {
       const jobs = (await tx.find('jobs', workflow)).items;
       const latest = latestResults((await tx.find('results', workflow)).items);
