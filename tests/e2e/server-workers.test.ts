@@ -134,6 +134,29 @@ describe('weft server + workflows + workers', () => {
     expect(readFileSync(join(dir, 'output', 'diamond', 'sum2.txt'), 'utf8').trim()).toBe('3775');
   }, 120_000);
 
+  it('jobs reset reruns a job and its dependants on restart; a disabled job is skipped', async () => {
+    const k = await create('dependencies.yaml');
+    await ok('workflows', 'start', k);
+    expect((await worker(k)).code).toBe(0);
+    expect((await ok('jobs', 'reset', k, 'clean')).stdout).toMatch(/Reset job clean .* to uninitialized/);
+    const reset = await jobs(k);
+    expect(reset.get('clean')!.status).toBe('uninitialized');
+    expect(reset.get('publish')!.status).toBe('uninitialized');
+    expect(reset.get('fetch')!.status).toBe('done');
+    await ok('workflows', 'restart', k);
+    const restarted = await jobs(k);
+    expect(restarted.get('clean')!.status).toBe('ready');
+    expect(restarted.get('publish')!.status).toBe('blocked');
+    expect(restarted.get('index')!.status).toBe('done');
+    await ok('jobs', 'disable', k, 'publish');
+    expect((await worker(k)).code).toBe(0);
+    const after = await jobs(k);
+    expect(after.get('clean')!.result).toMatchObject({ run_id: 2, return_code: 0 });
+    expect(after.get('publish')!.status).toBe('disabled');
+    expect(after.get('index')!.result!.run_id).toBe(1);
+    expect(jsonOf<{ is_complete: boolean }>(await ok('workflows', 'status', k, '--json')).is_complete).toBe(true);
+  }, 120_000);
+
   it('events --follow prints new events as they happen and stops on Ctrl-C', async () => {
     const child = spawn(process.execPath, [WEFT_BIN, 'events', key, '--follow', '--json', '--interval', '0.3', ...url], { cwd: dir, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
