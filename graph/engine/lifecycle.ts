@@ -153,8 +153,13 @@ export async function completeJob(
     delete body._rev;
     const previous = existing[existing.length - 1];
     let resultDoc: Doc;
-    if (previous) resultDoc = await tx.replace('results', workflow, previous._key, body);
-    else {
+    if (previous) {
+      resultDoc = await tx.replace('results', workflow, previous._key, body);
+      // a result posted through the generic API has no edge yet
+      if ((await tx.edges('returned', workflow, { from: job._id, to: resultDoc._id })).length === 0) {
+        await tx.insert('returned', workflow, { _from: job._id, _to: resultDoc._id });
+      }
+    } else {
       resultDoc = await tx.insert('results', workflow, body);
       await tx.insert('returned', workflow, { _from: job._id, _to: resultDoc._id });
     }

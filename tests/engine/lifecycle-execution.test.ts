@@ -168,6 +168,20 @@ describe('manage_status_change', () => {
     expect(await drain(call, wf, node)).toEqual(['a', 'b', 'c']);
   });
 
+  it('a job rerun within the same run keeps one result for that run (the latest), with one returned edge', async () => {
+    const { wf, keys, node } = await chain();
+    await runJob(call, wf, keys.a!, node, 3);
+    const a = await getJob(call, wf, keys.a!);
+    await ok(call, 'PUT', `/workflows/${wf}/jobs/${keys.a}/manage_status_change/uninitialized/${encodeURIComponent(a._rev)}/1`);
+    await ok(call, 'POST', `/workflows/${wf}/initialize_jobs?only_uninitialized=true`);
+    await runJob(call, wf, keys.a!, node, 0);
+    const results = (await ok(call, 'GET', `/workflows/${wf}/results?job_key=${keys.a}`)).items;
+    expect(results).toHaveLength(1);
+    expect(results[0]).toMatchObject({ run_id: 1, return_code: 0 });
+    expect((await ok(call, 'GET', `/workflows/${wf}/edges/returned`)).count).toBe(1);
+    expect(await statuses(call, wf)).toEqual({ a: 'done', b: 'ready', c: 'blocked' });
+  });
+
   it('refusals: complete status (400), stale _rev (400, as Torc), claim statuses (400), wrong run_id (400); the same status changes nothing', async () => {
     const { wf, keys, node } = await chain();
     await runJob(call, wf, keys.a!, node);
