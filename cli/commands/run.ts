@@ -12,8 +12,9 @@ import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { WeftClient } from '../../client/index.js';
-import { startServer, type RunningServer } from '../../server/index.js';
-import { LocalScheduler, type LocalAllocationHandle } from '../../schedulers/index.js';
+import type { RunningServer } from '../../server/index.js';
+// The local scheduler alone, not the scheduler index (which loads the AWS SDK).
+import { LocalScheduler, type LocalAllocationHandle } from '../../schedulers/local-scheduler.js';
 import { apiCall, CLI_RETRY_SECONDS, intOption } from '../lib/client.js';
 import { DEFAULT_OUTPUT_DIR } from '../lib/logs.js';
 import { note, printJson } from '../lib/output.js';
@@ -68,6 +69,7 @@ async function runSpec(specPath: string, opts: RunFlags): Promise<number> {
   let server: RunningServer | undefined;
   let url = opts.url;
   if (url === undefined) {
+    const { startServer } = await import('../../server/index.js');
     server = await startServer({
       flags: { host: '127.0.0.1', port: 0, db: opts.db, logLevel: process.env['WEFT_LOG_LEVEL'] ?? 'error' },
     });

@@ -11,7 +11,6 @@
 import { Command } from 'commander';
 import YAML from 'yaml';
 import { JOB_STATUSES } from '../../graph/model.js';
-import { cancelWorkflowAllocations } from '../../schedulers/index.js';
 import { apiCall, clientFor, requireWorkflow, withConnection, type ConnectionOptions } from '../lib/client.js';
 import { formatFields, note, printJson, printTable } from '../lib/output.js';
 import { loadSpecFile } from '../lib/spec-file.js';
@@ -131,6 +130,8 @@ export function registerWorkflowsCommand(program: Command): void {
     await apiCall(() => client.cancelWorkflow(workflow._key));
     let allocations: { _key: string }[] = [];
     try {
+      // Loaded here: the scheduler adapters (the AWS SDK among them) are slow to load for every command.
+      const { cancelWorkflowAllocations } = await import('../../schedulers/index.js');
       allocations = await cancelWorkflowAllocations(client.asRequestFn(), workflow._key);
     } catch (err) {
       // The workflow is canceled either way; say what could not be reached.

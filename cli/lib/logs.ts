@@ -3,7 +3,7 @@
  * workflow, job and run (worker/job-process.ts stdioPaths).
  */
 import { existsSync } from 'node:fs';
-import { stdioPaths } from '../../worker/index.js';
+import { stdioPaths } from '../../worker/job-process.js';
 
 export interface JobLogs {
   stdout?: string;
