@@ -9,7 +9,7 @@
  */
 import type { CollectionName, EdgeCollectionName } from '../model.js';
 import type { Doc, GraphStore } from '../store/port.js';
-import { planSpecification, SCHEDULER_COLLECTIONS, type PlannedEdge, type SpecCollection, type SpecPlan } from './spec-plan.js';
+import { planSpecification, SCHEDULER_COLLECTIONS, type Pairs, type SpecCollection, type SpecPlan } from './spec-plan.js';
 import { createWorkflow } from './workflow-create.js';
 
 /** Create the workflow a specification describes; returns the workflow document (as POST /workflows does). */
@@ -32,8 +32,13 @@ async function insertIds(tx: GraphStore, collection: CollectionName, workflow: s
   return ids;
 }
 
-async function insertEdges<E>(tx: GraphStore, edge: EdgeCollectionName, workflow: string, list: readonly E[], toDoc: (e: E) => Record<string, unknown>): Promise<void> {
-  for (let i = 0; i < list.length; i += SLICE) await tx.insertMany(edge, workflow, list.slice(i, i + SLICE).map(toDoc));
+/** Edge documents for flat pairs, written a slice at a time. */
+async function insertPairs(tx: GraphStore, edge: EdgeCollectionName, workflow: string, pairs: Pairs, toDoc: (a: number, b: number) => Record<string, unknown>): Promise<void> {
+  for (let i = 0; i < pairs.length; i += 2 * SLICE) {
+    const docs: Record<string, unknown>[] = [];
+    for (let k = i; k < Math.min(pairs.length, i + 2 * SLICE); k += 2) docs.push(toDoc(pairs[k]!, pairs[k + 1]!));
+    await tx.insertMany(edge, workflow, docs);
+  }
 }
 
 async function writePlan(tx: GraphStore, plan: SpecPlan): Promise<Doc> {
@@ -48,13 +53,14 @@ async function writePlan(tx: GraphStore, plan: SpecPlan): Promise<Doc> {
   }
   const jobIds = await insertIds(tx, 'jobs', w, plan.jobs);
 
-  const out = (targets: readonly string[]) => (e: PlannedEdge) => ({ _from: jobIds[e.job]!, _to: targets[e.index]! });
-  await insertEdges(tx, 'blocks', w, plan.blocks, (e) => ({ _from: jobIds[e.index]!, _to: jobIds[e.job]! }));
-  await insertEdges(tx, 'needs', w, plan.needs, out(ids.files));
-  await insertEdges(tx, 'produces', w, plan.produces, out(ids.files));
-  await insertEdges(tx, 'consumes', w, plan.consumes, out(ids.user_data));
-  await insertEdges(tx, 'stores', w, plan.stores, out(ids.user_data));
-  await insertEdges(tx, 'requires', w, plan.requires, out(ids.resource_requirements));
-  await insertEdges(tx, 'scheduled_bys', w, plan.scheduledBys, (e) => ({ _from: jobIds[e.job]!, _to: ids[e.collection][e.index]! }));
+  const out = (targets: readonly string[]) => (job: number, index: number) => ({ _from: jobIds[job]!, _to: targets[index]! });
+  await insertPairs(tx, 'blocks', w, plan.blocks, (job, blocker) => ({ _from: jobIds[blocker]!, _to: jobIds[job]! }));
+  await insertPairs(tx, 'needs', w, plan.needs, out(ids.files));
+  await insertPairs(tx, 'produces', w, plan.produces, out(ids.files));
+  await insertPairs(tx, 'consumes', w, plan.consumes, out(ids.user_data));
+  await insertPairs(tx, 'stores', w, plan.stores, out(ids.user_data));
+  await insertPairs(tx, 'requires', w, plan.requires, out(ids.resource_requirements));
+  const scheduled = plan.scheduledBys.map((e) => ({ _from: jobIds[e.job]!, _to: ids[e.collection][e.index]! }));
+  for (let i = 0; i < scheduled.length; i += SLICE) await tx.insertMany('scheduled_bys', w, scheduled.slice(i, i + SLICE));
   return wf;
 }

@@ -13,30 +13,34 @@ import { WeftError } from '../errors.js';
 import type { EdgeCollectionName } from '../model.js';
 import type { GraphStore } from '../store/port.js';
 
-/** Node ids: jobs and data documents share one integer space. `[from, to]` pairs. */
+/** Node ids: jobs and data documents share one integer space. Flat pairs `[a, b, a, b, ...]`. */
 export interface DependencyEdges {
   size: number;
-  /** blocker → blocked (jobs). */
-  blocks: readonly (readonly [number, number])[];
-  /** [job, data]: the job writes the data (produces / stores). */
-  writes: readonly (readonly [number, number])[];
-  /** [job, data]: the job reads the data (needs / consumes). */
-  reads: readonly (readonly [number, number])[];
+  /** [blocker, blocked] pairs (jobs). */
+  blocks: readonly number[];
+  /** [job, data] pairs: the job writes the data (produces / stores). */
+  writes: readonly number[];
+  /** [job, data] pairs: the job reads the data (needs / consumes). */
+  reads: readonly number[];
 }
 
 /** Cycles (closed node paths, at most `max`) of the dependency graph. */
 export function dependencyCycles(g: DependencyEdges, max = 10): number[][] {
   const from: number[] = [];
   const to: number[] = [];
-  for (const [a, b] of g.blocks) from.push(a), to.push(b);
+  for (let k = 0; k < g.blocks.length; k += 2) from.push(g.blocks[k]!), to.push(g.blocks[k + 1]!);
   const writers = new Map<number, number[]>();
-  for (const [job, data] of g.writes) {
+  for (let k = 0; k < g.writes.length; k += 2) {
+    const job = g.writes[k]!;
+    const data = g.writes[k + 1]!;
     from.push(job), to.push(data);
     const list = writers.get(data);
     if (list) list.push(job);
     else writers.set(data, [job]);
   }
-  for (const [job, data] of g.reads) {
+  for (let k = 0; k < g.reads.length; k += 2) {
+    const job = g.reads[k]!;
+    const data = g.reads[k + 1]!;
     const w = writers.get(data);
     if (!w || !w.includes(job)) from.push(data), to.push(job);
     else for (const other of w) if (other !== job) from.push(other), to.push(job);
@@ -86,12 +90,12 @@ export async function rejectNewCycles(tx: GraphStore, workflow: string, jobs: re
   };
   // New jobs first, in their order, so a cycle is reported from the first of them.
   for (const j of jobs) at(j._id);
-  const g = { blocks: [] as [number, number][], writes: [] as [number, number][], reads: [] as [number, number][] };
+  const g = { blocks: [] as number[], writes: [] as number[], reads: [] as number[] };
   for (const e of all) {
     const kind = e.edge === 'blocks' ? 'blocks' : DATA_EDGES[e.edge as keyof typeof DATA_EDGES];
-    if (kind === 'blocks') g.blocks.push([at(e._from), at(e._to)]);
-    else if (kind === 'write') g.writes.push([at(e._from), at(e._to)]);
-    else if (kind === 'read') g.reads.push([at(e._from), at(e._to)]);
+    if (kind === 'blocks') g.blocks.push(at(e._from), at(e._to));
+    else if (kind === 'write') g.writes.push(at(e._from), at(e._to));
+    else if (kind === 'read') g.reads.push(at(e._from), at(e._to));
   }
   const cycles = dependencyCycles({ size: ids.length, ...g }).filter((c) => c.some((n) => isNew.has(ids[n]!)));
   if (cycles.length === 0) return;

@@ -109,9 +109,17 @@ const KIND_WORDS: Readonly<Record<SpecCollection | 'jobs', string>> = {
   jobs: 'job',
 };
 
-/** An edge from job `job` to the `index`-th document of `to` (or, for blocks, from job `index` to `job`). */
-export interface PlannedEdge {
+/**
+ * Edges as flat pairs `[job, index, job, index, ...]`: job position → the `index`-th document of
+ * the target list (for blocks: the blocked job, then its blocker's position). Flat numbers keep a
+ * million-job plan to a few bytes an edge instead of an object each.
+ */
+export type Pairs = number[];
+
+/** A job bound to a scheduler of the spec. */
+export interface SchedulerRef {
   job: number;
+  collection: SchedulerCollection;
   index: number;
 }
 
@@ -124,16 +132,16 @@ export interface SpecPlan {
   jobs: Record<string, unknown>[];
   /** Job names by position in the spec (edges use these positions; equal to `jobs` when there is no fault). */
   jobNames: string[];
-  needs: PlannedEdge[];
-  produces: PlannedEdge[];
-  consumes: PlannedEdge[];
-  stores: PlannedEdge[];
-  requires: PlannedEdge[];
-  /** `job` is blocked by job `index`. */
-  blocks: PlannedEdge[];
-  scheduledBys: (PlannedEdge & { collection: SchedulerCollection })[];
+  needs: Pairs;
+  produces: Pairs;
+  consumes: Pairs;
+  stores: Pairs;
+  requires: Pairs;
+  /** `[blocked job, blocker job, ...]`. */
+  blocks: Pairs;
+  scheduledBys: SchedulerRef[];
   /** Jobs whose schedule_compute_nodes.scheduler_id names a spec scheduler: filled with its `_id` once inserted. */
-  scheduleFixups: (PlannedEdge & { collection: SchedulerCollection })[];
+  scheduleFixups: SchedulerRef[];
 }
 
 /** Collects faults; only the first MAX_DETAILS are kept, all are counted. */
@@ -340,12 +348,36 @@ const NAME_REFS = [
   ['output_user_data', 'user_data', 'stores', 'unknown_user_data'],
 ] as const;
 
+const JOB_FIELDS = new Set(Object.keys(JobSpecificationSchema.shape));
+const optString = (v: unknown) => v === undefined || v === null || typeof v === 'string';
+const optBool = (v: unknown) => v === undefined || v === null || typeof v === 'boolean';
+const optNames = (v: unknown) => v === undefined || v === null || (Array.isArray(v) && v.every((x) => typeof x === 'string'));
+
+/**
+ * The job as it is, when it plainly satisfies JobSpecificationSchema (the usual case), so a
+ * million-job spec is not copied by the schema; anything else goes through the schema, which
+ * also words the faults.
+ */
+function plainJob(raw: Record<string, unknown>): JobSpec | undefined {
+  for (const k in raw) if (!JOB_FIELDS.has(k)) return undefined;
+  const ok =
+    typeof raw.name === 'string' && raw.name !== '' && typeof raw.command === 'string' && raw.command !== '' &&
+    (raw.key === undefined || raw.key === null || (typeof raw.key === 'string' && DOC_KEY_RE.test(raw.key))) &&
+    optString(raw.invocation_script) && optString(raw.scheduler) && optString(raw.resource_requirements) &&
+    optBool(raw.cancel_on_blocking_job_failure) && optBool(raw.supports_termination) &&
+    (raw.schedule_compute_nodes === undefined || raw.schedule_compute_nodes === null) &&
+    optNames(raw.input_files) && optNames(raw.output_files) && optNames(raw.input_user_data) && optNames(raw.output_user_data) && optNames(raw.blocked_by);
+  return ok ? (raw as JobSpec) : undefined;
+}
+
 function planJobs(list: unknown[], plan: SpecPlan, lookup: (c: SpecCollection, n: string) => number | undefined, faults: Faults): void {
   const specs: (JobSpec | undefined)[] = list.map((raw, i) => {
     if (!isObject(raw)) {
       faults.add(['jobs', i], `jobs.${i}: expected an object`, 'invalid_type');
       return undefined;
     }
+    const plain = plainJob(raw);
+    if (plain) return plain;
     const parsed = JobSpecificationSchema.safeParse(raw);
     if (!parsed.success) {
       faults.zod(['jobs', i], parsed.error);
@@ -356,48 +388,53 @@ function planJobs(list: unknown[], plan: SpecPlan, lookup: (c: SpecCollection, n
   plan.jobNames = specs.map((s, i) => s?.name ?? `jobs[${i}]`);
   const jobIndex = nameIndex('jobs', specs, faults, ['jobs']);
   const keys = new Map<string, number>();
+  /** Append `[i, index]` for each distinct index (a name listed twice is one edge). */
+  const addAll = (out: Pairs, i: number, indices: number[]) => {
+    if (indices.length === 1) out.push(i, indices[0]!);
+    else for (const index of new Set(indices)) out.push(i, index);
+  };
   for (const [i, spec] of specs.entries()) {
     if (!spec) continue;
     const at = (field: string, j?: number) => (j === undefined ? ['jobs', i, field] : ['jobs', i, field, j]);
-    const job = `job "${spec.name}"`;
+    const job = () => `job "${spec.name}"`;
     for (const [field, coll, edge, rule] of NAME_REFS) {
-      const seen = new Set<number>();
-      for (const [j, name] of (spec[field] ?? []).entries()) {
+      const names = spec[field];
+      if (!names || names.length === 0) continue;
+      const found: number[] = [];
+      for (const [j, name] of names.entries()) {
         const index = lookup(coll, name);
-        if (index === undefined) faults.add(at(field, j), `${job}: unknown ${KIND_WORDS[coll]} "${name}" in ${field}`, rule);
-        else if (!seen.has(index)) {
-          seen.add(index);
-          plan[edge].push({ job: i, index });
-        }
+        if (index === undefined) faults.add(at(field, j), `${job()}: unknown ${KIND_WORDS[coll]} "${name}" in ${field}`, rule);
+        else found.push(index);
       }
+      addAll(plan[edge], i, found);
     }
-    const blockers = new Set<number>();
-    for (const [j, name] of (spec.blocked_by ?? []).entries()) {
-      const index = jobIndex.get(name);
-      if (index === undefined) faults.add(at('blocked_by', j), `${job}: unknown job "${name}" in blocked_by`, 'unknown_job');
-      else if (!blockers.has(index)) {
-        blockers.add(index);
-        plan.blocks.push({ job: i, index });
+    if (spec.blocked_by && spec.blocked_by.length > 0) {
+      const found: number[] = [];
+      for (const [j, name] of spec.blocked_by.entries()) {
+        const index = jobIndex.get(name);
+        if (index === undefined) faults.add(at('blocked_by', j), `${job()}: unknown job "${name}" in blocked_by`, 'unknown_job');
+        else found.push(index);
       }
+      addAll(plan.blocks, i, found);
     }
     if (spec.resource_requirements) {
       const index = lookup('resource_requirements', spec.resource_requirements);
-      if (index === undefined) faults.add(at('resource_requirements'), `${job}: unknown resource requirements "${spec.resource_requirements}"`, 'unknown_resource_requirements');
-      else plan.requires.push({ job: i, index });
+      if (index === undefined) faults.add(at('resource_requirements'), `${job()}: unknown resource requirements "${spec.resource_requirements}"`, 'unknown_resource_requirements');
+      else plan.requires.push(i, index);
     }
     if (spec.scheduler) {
       const found = resolveScheduler(spec.scheduler, lookup);
-      if (typeof found === 'string') faults.add(at('scheduler'), `${job}: ${found}`, 'unknown_scheduler');
+      if (typeof found === 'string') faults.add(at('scheduler'), `${job()}: ${found}`, 'unknown_scheduler');
       else plan.scheduledBys.push({ job: i, ...found });
     }
     if (spec.schedule_compute_nodes) {
       const found = resolveScheduler(spec.schedule_compute_nodes.scheduler_id, lookup);
-      if (typeof found === 'string') faults.add([...at('schedule_compute_nodes'), 'scheduler_id'], `${job}: schedule_compute_nodes.scheduler_id: ${found}`, 'unknown_scheduler');
+      if (typeof found === 'string') faults.add([...at('schedule_compute_nodes'), 'scheduler_id'], `${job()}: schedule_compute_nodes.scheduler_id: ${found}`, 'unknown_scheduler');
       else plan.scheduleFixups.push({ job: i, ...found });
     }
     if (spec.key) {
       const first = keys.get(spec.key);
-      if (first !== undefined) faults.add(at('key'), `${job}: duplicate key "${spec.key}" (also jobs[${first}])`, 'duplicate_key');
+      if (first !== undefined) faults.add(at('key'), `${job()}: duplicate key "${spec.key}" (also jobs[${first}])`, 'duplicate_key');
       else keys.set(spec.key, i);
     }
     plan.jobs.push(storedJob(spec));
@@ -432,16 +469,23 @@ interface Cycle {
 
 /** Cycles of the spec's job graph, implicit edges through files and user data included (spec-cycles.ts). */
 export function findDependencyCycles(plan: SpecPlan): Cycle[] {
-  const valid = (list: readonly PlannedEdge[]) => list.filter((e) => e.index >= 0);
   const nJobs = plan.jobNames.length;
   const fileBase = nJobs;
   const udBase = fileBase + plan.docs.files.length;
   const size = udBase + plan.docs.user_data.length;
+  // Pairs [job, data] shifted into the shared node space; a document at fault (index -1) is left out.
+  const shifted = (lists: [Pairs, number][]): Pairs => {
+    const out: Pairs = [];
+    for (const [list, base] of lists) for (let k = 0; k < list.length; k += 2) if (list[k + 1]! >= 0) out.push(list[k]!, base + list[k + 1]!);
+    return out;
+  };
+  const blocks: Pairs = [];
+  for (let k = 0; k < plan.blocks.length; k += 2) blocks.push(plan.blocks[k + 1]!, plan.blocks[k]!);
   const cycles = dependencyCycles({
     size,
-    blocks: plan.blocks.map((e) => [e.index, e.job] as const),
-    writes: [...valid(plan.produces).map((e) => [e.job, fileBase + e.index] as const), ...valid(plan.stores).map((e) => [e.job, udBase + e.index] as const)],
-    reads: [...valid(plan.needs).map((e) => [e.job, fileBase + e.index] as const), ...valid(plan.consumes).map((e) => [e.job, udBase + e.index] as const)],
+    blocks,
+    writes: shifted([[plan.produces, fileBase], [plan.stores, udBase]]),
+    reads: shifted([[plan.needs, fileBase], [plan.consumes, udBase]]),
   });
   const name = (n: number): string => plan.jobNames[n] ?? String(n);
   return cycles.map((nodes) => {
