@@ -37,6 +37,12 @@ interface RunFlags {
 
 const POLL_MS = 400;
 
+/** Whether any worker has registered a compute node for the workflow. */
+async function hasComputeNode(client: WeftClient, workflow: string): Promise<boolean> {
+  const page = await apiCall(() => client.request<{ total_count: number }>('GET', `/workflows/${encodeURIComponent(workflow)}/compute_nodes`, { query: { limit: 1 } }));
+  return page.total_count > 0;
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -133,8 +139,12 @@ async function runSpec(specPath: string, opts: RunFlags): Promise<number> {
           break;
         }
         if (inFlightOf(counts) === 0 && Date.now() - lastChange > stallMs) {
-          stuck = counts;
-          break;
+          // Only once a worker has registered: on a loaded machine a worker may take a while to start.
+          if (await hasComputeNode(client, key)) {
+            stuck = counts;
+            break;
+          }
+          lastChange = Date.now();
         }
         await sleep(POLL_MS);
       }
