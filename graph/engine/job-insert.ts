@@ -125,7 +125,7 @@ export async function insertJobs(tx: GraphStore, workflow: string, bodies: reado
   }
 
   const existing = await docsById(tx, workflow, wanted);
-  const edges: { n: number; edge: EdgeCollectionName; other: string; inbound: boolean; inBatch?: number }[] = [];
+  const edges: { n: number; edge: EdgeCollectionName; other: string; inbound: boolean }[] = [];
   for (const [n, p] of prepared.entries()) {
     for (const { path, ref, rel } of p.refs) {
       const id = candidatesOf(ref, rel.targets).find((c) => existing.has(c));
@@ -136,7 +136,7 @@ export async function insertJobs(tx: GraphStore, workflow: string, bodies: reado
       // A blocker of the same call, named by the _key it will get.
       // (Only where cycles are checked: otherwise a job could name itself.)
       const inBatch = opts.rejectCycles && rel.edge === 'blocks' && (collectionOf(ref) ?? 'jobs') === 'jobs' ? batchKeys.get(keyOf(ref)) : undefined;
-      if (inBatch !== undefined) edges.push({ n, edge: rel.edge, other: `jobs/${keyOf(ref)}`, inbound: true, inBatch });
+      if (inBatch !== undefined) edges.push({ n, edge: rel.edge, other: `jobs/${keyOf(ref)}`, inbound: true });
       else fault(path, `no ${rel.targets.join(' or ')} document "${ref}" in workflow ${workflow}`, 'reference');
     }
   }
