@@ -1,0 +1,153 @@
+/**
+ * Claim latency: 64 concurrent claimers against 100,000 ready jobs, through the HTTP API of a real
+ * `weft server` child process over a SQLite file. Each claimer is a worker of 4 CPUs / 16 GiB that
+ * calls prepare_jobs_for_submission with its compute node, over and over (a closed loop: it asks
+ * again as soon as it has its answer, which is the worst case for the server: 64 claims always in
+ * flight). The jobs (1 CPU, 1 MiB, 1 min) come from one spec, initialized over HTTP; the run stops
+ * after `--claims` claims, so most of the jobs stay ready throughout. Goal: p99 under 20 ms.
+ *
+ * With a closed loop, latency is queueing: one server thread serves the 64 in turn, so
+ * p50 ≈ 64 / throughput. A second phase measures the latency of claims that do not queue: the 64
+ * claimers each claim once per `--interval-ms` (default 100 ms, 640 claims/s offered), which is
+ * how workers poll while they run what they claimed.
+ *
+ * Baseline, measured in the same run: the same claim (4 ready jobs, lowest key first, marked
+ * submitted_pending) with plain better-sqlite3 on one table with an index on (status, id), one
+ * transaction per claim, called in-process one after another. The ratios are Weft's latencies over
+ * the baseline's.
+ *
+ *   npm run build && node dist/bench/engine-claims.js [--jobs 100000] [--claimers 64] [--claims 4000] [--interval-ms 100]
+ */
+import { loadavg } from 'node:os';
+import { call, fmt, numberArg, ok, ownCpuSeconds, plainDatabase, plainJobBody, quantile, startServerProcess } from './engine-common.js';
+
+const PER_CLAIM = 4;
+
+interface Latencies {
+  p50: number;
+  p99: number;
+  max: number;
+  throughput: number;
+  jobs: number;
+  /** CPU ms per claim: the server's (Weft) or this process's (baseline). */
+  cpuMs: number;
+}
+
+function summarize(ms: number[], seconds: number, jobs: number, cpuSeconds: number): Latencies {
+  const s = [...ms].sort((a, b) => a - b);
+  return { p50: quantile(s, 0.5), p99: quantile(s, 0.99), max: s[s.length - 1] ?? NaN, throughput: ms.length / seconds, jobs, cpuMs: (cpuSeconds * 1000) / ms.length };
+}
+
+export async function measureWeft(jobs: number, claimers: number, claims: number, intervalMs: number): Promise<{ closed: Latencies; paced: Latencies }> {
+  const server = await startServerProcess();
+  try {
+    const base = server.url;
+    const spec = {
+      name: 'bench-claims',
+      resource_requirements: [{ name: 'one', num_cpus: 1, memory: '1m', runtime: 'PT1M' }],
+      jobs: Array.from({ length: jobs }, (_, i) => ({ name: `j${i}`, command: 'true', resource_requirements: 'one' })),
+    };
+    const wf = (await ok(`${base}/workflow_specifications`, 'POST', spec))._key as string;
+    await ok(`${base}/workflows/${wf}/initialize_jobs`, 'POST');
+    const nodes: string[] = [];
+    for (let c = 0; c < claimers; c++) {
+      nodes.push((await ok(`${base}/workflows/${wf}/compute_nodes`, 'POST', { hostname: `w${c}`, pid: c, start_time: new Date().toISOString(), resources: { num_cpus: PER_CLAIM, memory_gb: 16 } }))._key);
+    }
+    const worker = { num_cpus: PER_CLAIM, memory_gb: 16, num_gpus: 0, num_nodes: 1, time_limit: 'PT4H' };
+    const claimOnce = async (c: number): Promise<{ ms: number; got: number }> => {
+      const t = performance.now();
+      const r = await call(`${base}/workflows/${wf}/prepare_jobs_for_submission?compute_node_key=${nodes[c]}`, 'POST', worker);
+      const ms = performance.now() - t;
+      if (r.status !== 200) throw new Error(`claim → ${r.status} ${JSON.stringify(r.body)}`);
+      return { ms, got: (r.body.jobs as unknown[]).length };
+    };
+
+    // Warm-up: a few claims so the first measured ones do not pay for compilation.
+    for (let c = 0; c < claimers; c++) await claimOnce(c);
+
+    const run = async (perClaimer: number, pace: number): Promise<Latencies> => {
+      const ms: number[] = [];
+      let got = 0;
+      const cpu0 = server.cpuSeconds();
+      const t0 = performance.now();
+      await Promise.all(
+        Array.from({ length: claimers }, async (_, c) => {
+          // Paced claimers start spread over one interval, as independent workers would.
+          if (pace > 0) await new Promise((r) => setTimeout(r, (pace * c) / claimers));
+          for (let i = 0; i < perClaimer; i++) {
+            const started = performance.now();
+            const one = await claimOnce(c);
+            ms.push(one.ms);
+            got += one.got;
+            if (pace > 0) await new Promise((r) => setTimeout(r, Math.max(0, pace - (performance.now() - started))));
+          }
+        }),
+      );
+      return summarize(ms, (performance.now() - t0) / 1000, got, server.cpuSeconds() - cpu0);
+    };
+    const closed = await run(Math.ceil(claims / claimers), 0);
+    const paced = await run(Math.max(5, Math.ceil(claims / claimers / 4)), intervalMs);
+    return { closed, paced };
+  } finally {
+    await server.stop();
+  }
+}
+
+export function measureBaseline(jobs: number, claims: number): Latencies {
+  const plain = plainDatabase();
+  try {
+    const db = plain.db;
+    db.exec('CREATE TABLE jobs (id INTEGER PRIMARY KEY, status TEXT NOT NULL, body TEXT NOT NULL)');
+    db.exec('CREATE INDEX jobs_status ON jobs (status, id)');
+    const insert = db.prepare('INSERT INTO jobs (id, status, body) VALUES (?, ?, ?)');
+    db.transaction(() => {
+      for (let i = 0; i < jobs; i++) insert.run(i, 'ready', plainJobBody(i, 'ready'));
+    })();
+    const pick = db.prepare("SELECT id, body FROM jobs WHERE status = 'ready' ORDER BY id LIMIT ?");
+    const set = db.prepare("UPDATE jobs SET status = 'submitted_pending', body = ? WHERE id = ?");
+    const claim = db.transaction(() => {
+      const rows = pick.all(PER_CLAIM) as { id: number; body: string }[];
+      for (const r of rows) set.run(r.body, r.id);
+      return rows.length;
+    });
+    const ms: number[] = [];
+    let got = 0;
+    const cpu0 = ownCpuSeconds();
+    const t0 = performance.now();
+    for (let i = 0; i < claims; i++) {
+      const t = performance.now();
+      got += claim();
+      ms.push(performance.now() - t);
+    }
+    return summarize(ms, (performance.now() - t0) / 1000, got, ownCpuSeconds() - cpu0);
+  } finally {
+    plain.close();
+  }
+}
+
+export async function main(): Promise<void> {
+  const jobs = numberArg('jobs', 100_000);
+  const claimers = numberArg('claimers', 64);
+  const claims = numberArg('claims', 4_000);
+  const interval = numberArg('interval-ms', 100);
+  console.log(`== claim latency: ${claimers} concurrent claimers, ${jobs} ready jobs, ${PER_CLAIM} jobs per claim; load average ${loadavg()[0]!.toFixed(1)}`);
+  const b = measureBaseline(jobs, claims);
+  const line = (label: string, l: Latencies, ratio?: Latencies) =>
+    console.log(
+      `${label.padEnd(52)} p50 ${fmt(l.p50, 2).padStart(7)} ms  p99 ${fmt(l.p99, 2).padStart(7)} ms  max ${fmt(l.max, 1).padStart(7)} ms  ${fmt(l.throughput, 0).padStart(6)} claims/s  CPU ${fmt(l.cpuMs, 3)} ms/claim` +
+        (ratio ? `   ratio p50 ${(l.p50 / ratio.p50).toFixed(1)}x p99 ${(l.p99 / ratio.p99).toFixed(1)}x CPU ${(l.cpuMs / ratio.cpuMs).toFixed(1)}x` : ''),
+    );
+  line(`baseline plain SQLite claim (in-process, serial)`, b);
+  const w = await measureWeft(jobs, claimers, claims, interval);
+  line(`weft HTTP, closed loop (${claimers} always in flight)`, w.closed, b);
+  line(`weft HTTP, each claimer every ${interval} ms`, w.paced, b);
+  const p99 = Math.min(w.closed.p99, w.paced.p99);
+  console.log(`goal p99 < 20 ms: closed loop ${w.closed.p99 < 20 ? 'met' : 'MISSED'}, paced ${w.paced.p99 < 20 ? 'met' : 'MISSED'} (best ${fmt(p99, 2)} ms); server CPU per claim ${fmt(w.closed.cpuMs, 3)} ms = at most ${fmt(1000 / w.closed.cpuMs, 0)} claims/s per dedicated core`);
+}
+
+if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,184 @@
+/**
+ * Shared pieces of the engine benchmarks: a real `weft server` child process (so the clients of
+ * the benchmark do not share the server's thread, and its peak RSS can be read), a small
+ * keep-alive JSON client, percentiles, spec builders, and the plain better-sqlite3 baselines.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** dist/cli/main.js, next to dist/bench/. */
+const CLI = join(here, '..', 'cli', 'main.js');
+
+export interface ServerProcess {
+  /** http://127.0.0.1:PORT/torc-service */
+  url: string;
+  child: ChildProcess;
+  dir: string;
+  /** Peak resident set size of the server process so far, in bytes (Linux VmHWM). */
+  peakRss(): number;
+  /** Current resident set size, in bytes (Linux VmRSS). */
+  rss(): number;
+  /**
+   * CPU seconds (user + system) the server has used so far (Linux /proc/<pid>/stat). On a busy
+   * shared machine wall-clock rates mostly measure the neighbours; CPU per operation does not.
+   */
+  cpuSeconds(): number;
+  stop(): Promise<void>;
+}
+
+function procStatus(pid: number, field: string): number {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Linux clock ticks per second for /proc times (USER_HZ; 100 on every mainstream kernel). */
+const CLOCK_TICKS = 100;
+
+function procCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // After "pid (comm) ", field 3 (state) is index 0, so utime (14) and stime (15) are 11 and 12.
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+
+/** CPU seconds this process has used (user + system). */
+export function ownCpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+/** Start `weft server` on a fresh SQLite file in a temp dir; resolves when it listens. */
+export async function startServerProcess(extraArgs: string[] = []): Promise<ServerProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-bench-'));
+  // WEFT_BENCH_PROF=DIR: write a V8 CPU profile of the server there (open it in Chrome DevTools).
+  const prof = process.env.WEFT_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.WEFT_BENCH_PROF}`] : [];
+  const args = [...prof, CLI, 'server', '--port', '0', '--db', join(dir, 'weft.db'), '--log-level', 'warn', '--lease-timeout-seconds', '86400', ...extraArgs];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`weft server exited with ${code}: ${stderr}`)));
+  });
+  const pid = child.pid!;
+  return {
+    url,
+    child,
+    dir,
+    peakRss: () => procStatus(pid, 'VmHWM'),
+    rss: () => procStatus(pid, 'VmRSS'),
+    cpuSeconds: () => procCpuSeconds(pid),
+    stop: async () => {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+
+export interface Reply {
+  status: number;
+  body: any;
+}
+
+/** One JSON request over a keep-alive connection (node:http: less client CPU than fetch). */
+export function call(url: string, method: string, body?: unknown, contentType = 'application/json'): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    const req = request(url, { method, agent, headers: payload === undefined ? {} : { 'content-type': contentType, 'content-length': Buffer.byteLength(payload) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let parsed: unknown = text;
+        try {
+          parsed = text === '' ? undefined : JSON.parse(text);
+        } catch {
+          /* not JSON */
+        }
+        resolve({ status: res.statusCode ?? 0, body: parsed });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    if (payload !== undefined) req.write(payload);
+    req.end();
+  });
+}
+
+/** `call` that throws unless the status is 200. */
+export async function ok(url: string, method: string, body?: unknown, contentType?: string): Promise<any> {
+  const r = await call(url, method, body, contentType);
+  if (r.status !== 200) throw new Error(`${method} ${url} → ${r.status} ${JSON.stringify(r.body).slice(0, 500)}`);
+  return r.body;
+}
+
+/** The q-quantile (0..1) of sorted numbers. */
+export function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+/** `--name value` from argv, as a number, or the default. */
+export function numberArg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i === -1) return fallback;
+  const v = Number(process.argv[i + 1]);
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} needs a positive number`);
+  return v;
+}
+
+/** A plain better-sqlite3 database in a temp dir, set up like the store (WAL, synchronous NORMAL). */
+export function plainDatabase(): { db: Database.Database; close(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-bench-plain-'));
+  const db = new Database(join(dir, 'plain.db'));
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  return {
+    db,
+    close: () => {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A job body of about the size Weft stores (status, command, internal requirements). */
+export function plainJobBody(i: number, status: string): string {
+  return JSON.stringify({
+    name: `job_${i}`,
+    command: `work --item ${i}`,
+    status,
+    cancel_on_blocking_job_failure: true,
+    supports_termination: false,
+    internal: { memory_bytes: 1048576, num_cpus: 1, num_gpus: 0, num_nodes: 1, runtime_seconds: 60, scheduler_config_id: '', num_unfinished_blockers: 0, hash: 0 },
+  });
+}
+
+export function fmt(n: number, digits = 1): string {
+  return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
