@@ -53,6 +53,8 @@ export interface ListPage {
 }
 
 const PAGE = 1000;
+const SCHEDULER_COLLECTIONS: readonly string[] = ['local_schedulers', 'slurm_schedulers', 'aws_schedulers'];
+const KEY_RE = /^[A-Za-z0-9_\-:.@()+,=;$!*'%]{1,254}$/;
 
 /** Typed helpers over a RequestFn for one workflow. */
 export class SchedulerApi {
@@ -116,12 +118,18 @@ export class SchedulerApi {
    * DOCUMENT_NOT_FOUND naming what was looked for.
    */
   async scheduler(collection: string, ref: string): Promise<ApiDoc> {
-    const c = ref.includes('/') ? ref.slice(0, ref.lastIndexOf('/')) : collection;
+    // `<collection>/<key>` only when the prefix is a scheduler collection and the key a plain key:
+    // a name may hold slashes (and anything else), and then it is looked up as a name.
+    const prefix = ref.includes('/') ? ref.slice(0, ref.lastIndexOf('/')) : undefined;
+    const asId = prefix === undefined || SCHEDULER_COLLECTIONS.includes(prefix);
+    const c = prefix !== undefined && asId ? prefix : collection;
     const k = keyOf(ref);
-    const byKey = await this.get(c, k).catch((err: unknown) => {
-      if ((err as { status?: number }).status === 404) return null;
-      throw err;
-    });
+    const byKey = asId && KEY_RE.test(k)
+      ? await this.get(c, k).catch((err: unknown) => {
+          if ((err as { status?: number }).status === 404) return null;
+          throw err;
+        })
+      : null;
     if (byKey) return byKey;
     const byName = await this.listAll(c, { name: ref });
     if (byName.length === 1 && byName[0]) return byName[0];
