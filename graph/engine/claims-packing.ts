@@ -59,7 +59,10 @@ function num(v: unknown, fallback: number): number {
   return typeof v === 'number' && Number.isFinite(v) ? v : fallback;
 }
 
-/** A job's needs; a job with no `internal` (never initialized) gets the defaults. */
+/**
+ * A job's needs from its `internal`. Only initialized jobs (initialize_jobs computes `internal`)
+ * match the store conditions of a claim; the defaults here only fill fields a document lacks.
+ */
 export function needsOf(job: Doc): JobNeeds {
   const internal = job.internal;
   if (internal === null || typeof internal !== 'object') return { ...DEFAULT_NEEDS };

@@ -114,16 +114,18 @@ async function presentStatuses(tx: GraphStore, workflow: string): Promise<string
 }
 
 /**
- * Whether any claimable job fits what is left. The sorted read below walks the index in sort
+ * The fewest CPUs of a claimable job that fits what is left, or null when none fits. The sorted read below walks the index in sort
  * order and would pass over every job that does not fit before finding none; this probe asks by
  * CPUs ascending instead (an index range on CPUs), so "nothing fits" costs a lookup, not a scan.
  */
-async function anyFits(tx: GraphStore, workflow: string, statuses: readonly string[], budget: PackingBudget): Promise<boolean> {
+async function fewestCpusFitting(tx: GraphStore, workflow: string, statuses: readonly string[], budget: PackingBudget): Promise<number | null> {
+  let fewest: number | null = null;
   for (const s of statuses) {
     const where = [{ field: 'status', op: '==' as const, value: s }, ...budget.conditions()];
-    if ((await tx.find('jobs', workflow, { where, sort: [{ field: 'internal.num_cpus' }], limit: 1 })).items.length > 0) return true;
+    const first = (await tx.find('jobs', workflow, { where, sort: [{ field: 'internal.num_cpus' }], limit: 1 })).items[0];
+    if (first) fewest = Math.min(fewest ?? Infinity, needsOf(first).cpus);
   }
-  return false;
+  return fewest;
 }
 
 /**
@@ -182,8 +184,11 @@ export async function prepareJobsForSubmission(store: GraphStore, workflow: stri
     // Rounds: each reads candidates that fit the remaining budget, so its first one always fits.
     for (let batch = FIRST_BATCH; ; batch = Math.min(batch * 2, MAX_BATCH)) {
       const want = limit - taken.length;
-      if (want <= 0 || !(await anyFits(tx, workflow, statuses, budget))) break;
-      const { merged, safe, more } = await readRound(tx, workflow, statuses, budget.conditions(), method, Math.min(want, batch));
+      const fewest = want > 0 ? await fewestCpusFitting(tx, workflow, statuses, budget) : null;
+      if (fewest === null) break;
+      // No more jobs can fit than the CPUs left allow: do not read (and parse) more than that.
+      const byCpus = fewest > 0 ? Math.floor(budget.cpus / fewest) : Infinity;
+      const { merged, safe, more } = await readRound(tx, workflow, statuses, budget.conditions(), method, Math.max(1, Math.min(want, batch, byCpus)));
       const round: Doc[] = [];
       for (let i = 0; i < safe && taken.length + round.length < limit; i++) {
         const job = merged[i]!;
@@ -195,7 +200,9 @@ export async function prepareJobsForSubmission(store: GraphStore, workflow: stri
       // Mark before the next round so the store does not hand the same jobs back.
       claimed.push(...(await markClaimed(tx, workflow, round, opts.computeNodeKey)));
       taken.push(...round);
-      if (!more || round.length === 0) break;
+      // The fitting set only shrinks, so when fewer CPUs are left than the smallest fitting job
+      // had, nothing fits any more: stop without asking the store again.
+      if (!more || round.length === 0 || budget.cpus < fewest) break;
     }
     await claimEvent(tx, workflow, claimed, opts.computeNodeKey, `sort_method=${method}`);
     return { jobs: claimed, reason: claimed.length === 0 ? budget.reason(CLAIMABLE_STATUSES) : '' };
