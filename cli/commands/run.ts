@@ -17,7 +17,7 @@ import type { RunningServer } from '../../server/index.js';
 import { LocalScheduler, type LocalAllocationHandle } from '../../schedulers/local-scheduler.js';
 import { apiCall, CLI_RETRY_SECONDS, intOption } from '../lib/client.js';
 import { DEFAULT_OUTPUT_DIR } from '../lib/logs.js';
-import { note, printJson } from '../lib/output.js';
+import { note, printJson, shortPath } from '../lib/output.js';
 import { createProgressView, finishedOf, inFlightOf, statusCounts, type StatusCounts } from '../lib/progress.js';
 import { loadSpecFile } from '../lib/spec-file.js';
 import { collectRunSummary, formatRunSummary } from '../lib/summary.js';
@@ -114,7 +114,7 @@ async function runSpec(specPath: string, opts: RunFlags): Promise<number> {
         ...(maxParallel ? { maxParallelJobs: maxParallel } : {}),
       },
     });
-    note(`weft: run ${runId}: ${workers} worker(s) started; job logs in ${outputDir}`);
+    note(`weft: run ${runId}: ${workers} worker(s) started; job logs in ${shortPath(outputDir)}/job-stdio`);
 
     const view = createProgressView(total, opts.progress !== false && !opts.json);
     let stuck: StatusCounts | undefined;
@@ -160,7 +160,7 @@ async function runSpec(specPath: string, opts: RunFlags): Promise<number> {
       const left = total - finishedOf(stuck);
       note(
         workersGone
-          ? `weft: the workers exited with ${left} job(s) unfinished (worker logs: ${join(outputDir, 'workers')})`
+          ? `weft: the workers exited with ${left} job(s) unfinished (worker logs: ${shortPath(join(outputDir, 'workers'))})`
           : `weft: ${left} job(s) cannot run: ${stuck['ready'] ?? 0} ready job(s) were taken by no worker for ${stallMs / 1000}s ` +
               `(each worker offers ${workers > 1 ? perWorkerCpus : cpus().length} CPUs and ${workers > 1 ? perWorkerMemGb : Math.floor(totalmem() / 2 ** 30)} GiB; ` +
               `check their resource_requirements: weft jobs list ${key} --status ready)`,
@@ -183,8 +183,8 @@ async function runSpec(specPath: string, opts: RunFlags): Promise<number> {
     else {
       process.stdout.write(`\nWorkflow ${key} (${String(workflow['name'] ?? '')}), run ${summary.run_id}: ${summary.ok ? 'all jobs succeeded' : 'some jobs did not succeed'}\n\n`);
       process.stdout.write(formatRunSummary(summary));
-      if (server) process.stdout.write(`\nInspect it later: weft server --db ${server.config.db}, then weft reports ${key} --output-dir ${outputDir}\n`);
-      else process.stdout.write(`\nInspect it: weft reports ${key} --url ${url} --output-dir ${outputDir}\n`);
+      if (server) process.stdout.write(`\nInspect it later: weft server --db ${server.config.db}, then weft reports ${key}${shortPath(outputDir) === 'output' ? '' : ` --output-dir ${shortPath(outputDir)}`}\n`);
+      else process.stdout.write(`\nInspect it: weft reports ${key} --url ${url}${shortPath(outputDir) === 'output' ? '' : ` --output-dir ${shortPath(outputDir)}`}\n`);
     }
     if (interrupted) return 130;
     if (stuck) return 1;

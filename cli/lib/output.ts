@@ -4,6 +4,7 @@
  * Tables go to stdout; a command given `--json` prints exactly one JSON value on stdout and
  * nothing else there (progress and notes go to stderr), so `weft ... --json | jq` always works.
  */
+import { isAbsolute, relative } from 'node:path';
 
 export interface Column<T> {
   /** Header text. */
@@ -75,4 +76,10 @@ export function formatBytes(bytes: number | null | undefined): string {
     u++;
   }
   return u === 0 ? `${Math.round(v)} B` : `${v.toFixed(1)} ${units[u]}`;
+}
+
+/** A path relative to the current directory when it is under it (shorter to read and to paste). */
+export function shortPath(p: string): string {
+  const r = relative(process.cwd(), p);
+  return r !== '' && !r.startsWith('..') && !isAbsolute(r) ? r : p;
 }

@@ -3,12 +3,11 @@
  * by outcome. `done` is not success (a job that exits non-zero ends `done` with its return code in
  * the result), so "failed" is read from the results, not from the status.
  */
-import { isAbsolute, relative } from 'node:path';
 import { JOB_STATUSES } from '../../graph/model.js';
 import type { Doc, WeftClient } from '../../client/index.js';
 import { apiCall } from './client.js';
 import { findJobLogs, type JobLogs } from './logs.js';
-import { formatTable, type Column } from './output.js';
+import { formatTable, shortPath, type Column } from './output.js';
 
 export interface JobOutcome {
   key: string;
@@ -117,10 +116,4 @@ export function formatRunSummary(s: RunSummary): string {
     if (bad.length > 50) text += `... and ${bad.length - 50} more (weft jobs list ${s.workflow} --json)\n`;
   }
   return text;
-}
-
-/** A path relative to the current directory when it is under it (shorter to read and to paste). */
-function shortPath(p: string): string {
-  const r = relative(process.cwd(), p);
-  return r !== '' && !r.startsWith('..') && !isAbsolute(r) ? r : p;
 }
