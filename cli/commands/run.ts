@@ -17,7 +17,7 @@ import type { RunningServer } from '../../server/index.js';
 import { LocalScheduler, type LocalAllocationHandle } from '../../schedulers/local-scheduler.js';
 import { apiCall, CLI_RETRY_SECONDS, intOption } from '../lib/client.js';
 import { DEFAULT_OUTPUT_DIR } from '../lib/logs.js';
-import { note, printJson, shortPath } from '../lib/output.js';
+import { formatDuration, note, printJson, shortPath } from '../lib/output.js';
 import { createProgressView, finishedOf, inFlightOf, statusCounts, type StatusCounts } from '../lib/progress.js';
 import { loadSpecFile } from '../lib/spec-file.js';
 import { collectRunSummary, formatRunSummary } from '../lib/summary.js';
@@ -116,6 +116,7 @@ async function runSpec(specPath: string, opts: RunFlags): Promise<number> {
     });
     note(`weft: run ${runId}: ${workers} worker(s) started; job logs in ${shortPath(outputDir)}/job-stdio`);
 
+    const startedAt = Date.now();
     const view = createProgressView(total, opts.progress !== false && !opts.json);
     let stuck: StatusCounts | undefined;
     let workersGone = false;
@@ -178,10 +179,11 @@ async function runSpec(specPath: string, opts: RunFlags): Promise<number> {
       if (!done) await scheduler.cancel(handle);
     }
 
+    const elapsedSeconds = (Date.now() - startedAt) / 1000;
     const summary = await collectRunSummary(client, key, { outputDir });
-    if (opts.json) printJson({ url: server ? null : url, db: server?.config.db ?? null, output_dir: outputDir, ...summary });
+    if (opts.json) printJson({ url: server ? null : url, db: server?.config.db ?? null, output_dir: outputDir, elapsed_seconds: elapsedSeconds, ...summary });
     else {
-      process.stdout.write(`\nWorkflow ${key} (${String(workflow['name'] ?? '')}), run ${summary.run_id}: ${summary.ok ? 'all jobs succeeded' : 'some jobs did not succeed'}\n\n`);
+      process.stdout.write(`\nWorkflow ${key} (${String(workflow['name'] ?? '')}), run ${summary.run_id}: ${summary.ok ? 'all jobs succeeded' : 'some jobs did not succeed'} (${formatDuration(elapsedSeconds)})\n\n`);
       process.stdout.write(formatRunSummary(summary));
       if (server) process.stdout.write(`\nInspect it later: weft server --db ${server.config.db}, then weft reports ${key}${shortPath(outputDir) === 'output' ? '' : ` --output-dir ${shortPath(outputDir)}`}\n`);
       else process.stdout.write(`\nInspect it: weft reports ${key} --url ${url}${shortPath(outputDir) === 'output' ? '' : ` --output-dir ${shortPath(outputDir)}`}\n`);
