@@ -73,7 +73,7 @@ function renderWithDot(dot: string, format: 'png'): Promise<Buffer> {
     child.on('error', (err: NodeJS.ErrnoException) => {
       reject(
         err.code === 'ENOENT'
-          ? new CliError(`--render ${format} needs Graphviz's dot program, which is not on PATH (install graphviz, e.g. apt install graphviz); --render svg works without it`, 'VALIDATION_FAILED')
+          ? new CliError(`--render ${format} needs Graphviz's dot program, which is not on PATH (install graphviz, e.g. apt install graphviz); --render svg works without it`)
           : err,
       );
     });

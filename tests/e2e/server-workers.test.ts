@@ -4,7 +4,7 @@
  * results, reports, events, graph --render svg, jobs logs), a restart that reruns only what a
  * deleted output affects, events --follow, cancel of a running workflow, reset-status --failed-only.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -43,6 +43,10 @@ function worker(key: string, ...extra: string[]): Promise<RunResult> {
     env: cleanEnv({ WEFT_LOG_LEVEL: 'warn' }),
     timeoutMs: 90_000,
   });
+}
+
+function hasDot(): boolean {
+  return spawnSync('dot', ['-V'], { stdio: 'ignore' }).status === 0;
 }
 
 async function create(example: string): Promise<string> {
@@ -114,6 +118,14 @@ describe('weft server + workflows + workers', () => {
     const svg = readFileSync(svgFile, 'utf8');
     expect(svg).toMatch(/<svg[\s>]/);
     for (const label of ['>preprocess<', '>postprocess<', '>total<', '>needs<', '>produces<']) expect(svg).toContain(label);
+    // PNG needs Graphviz's dot: without it on PATH, one line saying so (and that SVG needs nothing).
+    const noDot = await runWeft(['graph', key, '--render', 'png', '-o', join(dir, 'g.png'), ...url], { cwd: dir, env: cleanEnv({ PATH: join(dir, 'empty-path') }) });
+    expect(noDot.code).not.toBe(0);
+    expect(noDot.stderr.trim()).toMatch(/^weft: --render png needs Graphviz's dot program, which is not on PATH .*--render svg works without it$/);
+    if (hasDot()) {
+      await ok('graph', key, '--render', 'png', '-o', join(dir, 'g.png'));
+      expect(readFileSync(join(dir, 'g.png')).subarray(1, 4).toString()).toBe('PNG');
+    }
   }, 120_000);
 
   it('restart reruns only what a deleted output affects; a dry run changes nothing', async () => {
