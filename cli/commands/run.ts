@@ -8,6 +8,7 @@
  * than this machine has) is detected: when nothing has been held by a worker and no count has
  * moved for --stall-seconds, the workers are stopped and the stuck jobs reported.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
@@ -36,6 +37,20 @@ interface RunFlags {
 }
 
 const POLL_MS = 400;
+
+/** The last line a worker wrote (why it stopped), as `: <line>`, or ''. */
+function lastWorkerLine(dir: string, prefix: string): string {
+  try {
+    for (const f of readdirSync(dir).filter((n) => n.startsWith(prefix)).sort()) {
+      const lines = readFileSync(join(dir, f), 'utf8').trim().split('\n');
+      const last = lines[lines.length - 1]?.trim();
+      if (last) return `: ${last.length > 300 ? `${last.slice(0, 300)}…` : last}`;
+    }
+  } catch {
+    /* no logs: nothing to add */
+  }
+  return '';
+}
 
 /** Whether any worker has registered a compute node for the workflow. */
 async function hasComputeNode(client: WeftClient, workflow: string): Promise<boolean> {
@@ -161,7 +176,7 @@ async function runSpec(specPath: string, opts: RunFlags): Promise<number> {
       const left = total - finishedOf(stuck);
       note(
         workersGone
-          ? `weft: the workers exited with ${left} job(s) unfinished (worker logs: ${shortPath(join(outputDir, 'workers'))})`
+          ? `weft: the workers exited with ${left} job(s) unfinished (worker logs: ${shortPath(join(outputDir, 'workers'))})${lastWorkerLine(join(outputDir, 'workers'), `weft-run-${key}_`)}`
           : `weft: ${left} job(s) cannot run: ${stuck['ready'] ?? 0} ready job(s) were taken by no worker for ${stallMs / 1000}s ` +
               `(each worker offers ${workers > 1 ? perWorkerCpus : cpus().length} CPUs and ${workers > 1 ? perWorkerMemGb : Math.floor(totalmem() / 2 ** 30)} GiB; ` +
               `check their resource_requirements: weft jobs list ${key} --status ready)`,
