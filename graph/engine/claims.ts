@@ -114,18 +114,22 @@ async function presentStatuses(tx: GraphStore, workflow: string): Promise<string
 }
 
 /**
- * The fewest CPUs of a claimable job that fits what is left, or null when none fits. The sorted read below walks the index in sort
- * order and would pass over every job that does not fit before finding none; this probe asks by
- * CPUs ascending instead (an index range on CPUs), so "nothing fits" costs a lookup, not a scan.
+ * The fewest CPUs of a claimable job that fits what is left (null when none fits), and the
+ * statuses that still hold a fitting job. The sorted read below walks the index in sort order and
+ * would pass over every job that does not fit before finding none; this probe asks by CPUs
+ * ascending instead (an index range on CPUs), so "nothing fits" costs a lookup, not a scan.
  */
-async function fewestCpusFitting(tx: GraphStore, workflow: string, statuses: readonly string[], budget: PackingBudget): Promise<number | null> {
+async function probeFitting(tx: GraphStore, workflow: string, statuses: readonly string[], budget: PackingBudget): Promise<{ fewest: number | null; statuses: string[] }> {
   let fewest: number | null = null;
+  const fitting: string[] = [];
   for (const s of statuses) {
     const where = [{ field: 'status', op: '==' as const, value: s }, ...budget.conditions()];
     const first = (await tx.find('jobs', workflow, { where, sort: [{ field: 'internal.num_cpus' }], limit: 1 })).items[0];
-    if (first) fewest = Math.min(fewest ?? Infinity, needsOf(first).cpus);
+    if (!first) continue;
+    fewest = Math.min(fewest ?? Infinity, needsOf(first).cpus);
+    fitting.push(s);
   }
-  return fewest;
+  return { fewest, statuses: fitting };
 }
 
 /**
@@ -178,14 +182,17 @@ export async function prepareJobsForSubmission(store: GraphStore, workflow: stri
 
   return store.transaction(async (tx) => {
     if (await isCanceled(tx, workflow)) return { jobs: [], reason: CANCELED_REASON };
-    const statuses = await presentStatuses(tx, workflow);
+    let statuses: readonly string[] = CLAIMABLE_STATUSES;
     const taken: Doc[] = [];
     const claimed: Doc[] = [];
     // Rounds: each reads candidates that fit the remaining budget, so its first one always fits.
     for (let batch = FIRST_BATCH; ; batch = Math.min(batch * 2, MAX_BATCH)) {
       const want = limit - taken.length;
-      const fewest = want > 0 ? await fewestCpusFitting(tx, workflow, statuses, budget) : null;
+      if (want <= 0) break;
+      const probe = await probeFitting(tx, workflow, statuses, budget);
+      const fewest = probe.fewest;
       if (fewest === null) break;
+      statuses = probe.statuses;
       // No more jobs can fit than the CPUs left allow: do not read (and parse) more than that.
       const byCpus = fewest > 0 ? Math.floor(budget.cpus / fewest) : Infinity;
       const { merged, safe, more } = await readRound(tx, workflow, statuses, budget.conditions(), method, Math.max(1, Math.min(want, batch, byCpus)));
