@@ -169,6 +169,17 @@ describe('weft server + workflows + workers', () => {
     expect(jsonOf<{ is_complete: boolean }>(await ok('workflows', 'status', k, '--json')).is_complete).toBe(true);
   }, 120_000);
 
+  it('weft run --url uses the running server: the workflow stays there to inspect', async () => {
+    const res = await runWeft(['run', 'examples/user-data.yaml', '--json', '--output-dir', out(), ...url], { cwd: dir, env: cleanEnv({ WEFT_LOG_LEVEL: 'warn' }), timeoutMs: 90_000 });
+    expect(res.code, res.stderr).toBe(0);
+    const s = jsonOf<{ workflow: string; ok: boolean; url: string }>(res);
+    expect(s.ok).toBe(true);
+    expect(s.url).toBe(server.url);
+    const listed = jsonOf<{ _key: string; name: string }[]>(await ok('workflows', 'list', '--json'));
+    expect(listed.find((w) => w._key === s.workflow)?.name).toBe('user-data');
+    expect((await ok('jobs', 'logs', s.workflow, 'report', '--output-dir', out())).stdout).toMatch(/measure stored: \{"count":/);
+  }, 120_000);
+
   it('events --follow prints new events as they happen and stops on Ctrl-C', async () => {
     const child = spawn(process.execPath, [WEFT_BIN, 'events', key, '--follow', '--json', '--interval', '0.3', ...url], { cwd: dir, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
