@@ -73,7 +73,7 @@ export function registerRunCommand(program: Command): void {
     .option('--max-parallel-jobs <n>', 'at most this many jobs at once per worker')
     .option('--stall-seconds <s>', 'give up when nothing can run for this long (default 20)')
     .option('--ignore-missing-data', 'start even when input files or user data are missing')
-    .option('--no-progress', 'no progress bar')
+    .option('--no-progress', 'no progress bar (on a terminal) or progress lines (otherwise)')
     .option('--json', 'print the summary as JSON')
     .action(async (specPath: string, opts: RunFlags) => {
       process.exitCode = await runSpec(specPath, opts);

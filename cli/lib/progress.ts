@@ -30,9 +30,30 @@ export interface ProgressView {
   stop(): void;
 }
 
-/** A bar on stderr when it is a terminal and `enabled`; otherwise a view that draws nothing. */
+/** Seconds between progress lines when stderr is not a terminal (a CI log, a file). */
+export const PROGRESS_LINE_SECONDS = 30;
+
+/**
+ * A bar on stderr when it is a terminal and `enabled`. When stderr is a file or a pipe, a plain
+ * line every PROGRESS_LINE_SECONDS while the counts move, so a long run in a CI log shows life
+ * without filling it with bar redraws.
+ */
 export function createProgressView(total: number, enabled: boolean): ProgressView {
-  if (!enabled || !process.stderr.isTTY) return { update: () => undefined, stop: () => undefined };
+  if (!enabled) return { update: () => undefined, stop: () => undefined };
+  if (!process.stderr.isTTY) {
+    let lastLine = Date.now();
+    let lastText = '';
+    return {
+      update: (c) => {
+        const text = `${finishedOf(c)}/${total} jobs finished (running ${inFlightOf(c)}, ready ${(c['ready'] ?? 0) + (c['scheduled'] ?? 0)}, blocked ${(c['blocked'] ?? 0) + (c['uninitialized'] ?? 0)})`;
+        if (text === lastText || Date.now() - lastLine < PROGRESS_LINE_SECONDS * 1000) return;
+        lastLine = Date.now();
+        lastText = text;
+        process.stderr.write(`weft: ${text}\n`);
+      },
+      stop: () => undefined,
+    };
+  }
   const bar = new cliProgress.SingleBar(
     {
       format: '{bar} {value}/{total} jobs finished | running {running} | ready {ready} | blocked {blocked} | done {done} | canceled {canceled} | {duration_formatted}',
