@@ -198,6 +198,12 @@ export async function restartWorkflow(client: WeftClient, workflow: Doc, opts: R
     await apiCall(() => client.manageStatusChange(key, jobKey, 'uninitialized', fresh._rev, runId));
   };
 
+  // Who reads and who writes each file, in a few paged requests (not one per file or job).
+  const readersOf = new Map<string, string[]>();
+  for (const row of await joinAll(client, key, 'needs')) pushTo(readersOf, row.to._key, row.from._key);
+  const outputsOf = new Map<string, Doc[]>();
+  for (const row of await joinAll(client, key, 'produces')) pushTo(outputsOf, row.from._key, row.to);
+
   // Files whose mtime changed since it was recorded: their readers rerun.
   const changedFiles: RestartReport['changed_files'] = [];
   for (const f of await apiCall(() => client.list(key, 'files'))) {
@@ -209,18 +215,16 @@ export async function restartWorkflow(client: WeftClient, workflow: Doc, opts: R
     const change = now === null ? 'removed' : stored === null ? 'new' : 'modified';
     changedFiles.push({ name: String(f['name'] ?? f._key), path, change });
     if (!dry) await apiCall(() => client.put(key, 'files', f._key, { ...f, st_mtime: now }));
-    const readers = await apiCall(() => client.listAll<JobDoc>(`/workflows/${key}/jobs/find_by_needs_file/${f._key}`));
-    for (const r of readers) {
-      const status = jobs.get(r._key)?.status;
-      if (status === 'done' || status === 'canceled') await resetJob(r._key, `input ${path} ${change}`);
+    for (const reader of readersOf.get(f._key) ?? []) {
+      const status = jobs.get(reader)?.status;
+      if (status === 'done' || status === 'canceled') await resetJob(reader, `input ${path} ${change}`);
     }
   }
 
   // Done jobs whose outputs are gone rerun (every page, not the first).
   for (const job of jobs.values()) {
     if (job.status !== 'done' || reset.has(job._key)) continue;
-    const outputs = await apiCall(() => client.listAll<Doc>(`/workflows/${key}/files/produced_by_job/${job._key}`));
-    const gone = outputs.find((o) => mtimeOf(String(o['path'])) === null);
+    const gone = (outputsOf.get(job._key) ?? []).find((o) => mtimeOf(String(o['path'])) === null);
     if (gone) await resetJob(job._key, `output ${String(gone['path'])} missing`);
   }
 
@@ -241,6 +245,26 @@ export async function restartWorkflow(client: WeftClient, workflow: Doc, opts: R
     reset_jobs: [...reset.entries()].map(([k, reason]) => ({ key: k, name: jobs.get(k)?.name ?? k, reason })),
     will_run: willRun.map((j) => ({ key: j._key, name: j.name ?? j._key, status: dry && reset.has(j._key) ? 'uninitialized' : (j.status ?? '') })),
   };
+}
+
+function pushTo<T>(map: Map<string, T[]>, key: string, value: T): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
+/** Every (job, neighbour) pair of an edge out of jobs, all pages. */
+async function joinAll(client: WeftClient, workflow: string, edge: 'needs' | 'produces'): Promise<{ from: Doc; to: Doc }[]> {
+  const out: { from: Doc; to: Doc }[] = [];
+  const limit = 10_000;
+  for (let skip = 0; ; skip += limit) {
+    // skip and limit page over the base documents (jobs), not the rows.
+    const page = await apiCall(() =>
+      client.request<ListResponse<{ from: Doc | null; to: Doc | null }>>('POST', `/workflows/${encodeURIComponent(workflow)}/join_by_outbound_edge/jobs/${edge}`, { query: { skip, limit } }),
+    );
+    for (const row of page.items) if (row.from && row.to) out.push({ from: row.from, to: row.to });
+    if (!page.has_more) return out;
+  }
 }
 
 /** Statuses that a (re)initialized workflow will still run. */
