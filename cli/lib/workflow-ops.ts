@@ -60,10 +60,12 @@ async function checkWorkflow(client: WeftClient, workflow: Doc, opts: CheckOptio
   }
   const { files } = await apiCall(() => client.request<{ files: string[] }>('GET', `/workflows/${key}/required_existing_files`));
   const missing: string[] = [];
-  for (const f of files) {
-    const doc = await apiCall(() => client.get(key, 'files', f));
-    const path = String(doc['path']);
-    if (mtimeOf(path) === null) missing.push(path);
+  if (files.length > 0) {
+    const required = new Set(files);
+    for (const doc of await apiCall(() => client.list(key, 'files'))) {
+      const path = String(doc['path']);
+      if (required.has(doc._key) && mtimeOf(path) === null) missing.push(path);
+    }
   }
   if (missing.length > 0) {
     throw new CliError(`Workflow ${key} needs input files that do not exist (paths are relative to ${process.cwd()}): ${missing.join(', ')}`, 'VALIDATION_FAILED');
