@@ -70,7 +70,11 @@ export function collectionOptions(plan: CollectionPlan, cluster: boolean, opts: 
 const EXTRA_INDEXES: Partial<Record<CollectionName, readonly (readonly string[])[]>> = {
   jobs: [
     ['status', 'internal.scheduler_config_id'],
+    // The two claim sort orders (gpus_runtime_memory, gpus_memory_runtime) and "does any job fit
+    // what is left" by CPUs, as on SQLite.
     ['status', 'internal.num_gpus', 'internal.runtime_seconds', 'internal.memory_bytes'],
+    ['status', 'internal.num_gpus', 'internal.memory_bytes', 'internal.runtime_seconds'],
+    ['status', 'internal.num_cpus'],
   ],
   results: [['job_key', 'run_id']],
 };
