@@ -239,9 +239,15 @@ class SqliteCore {
     return { _key: key, _id: `${collection}/${key}`, _rev: rev, ...body };
   }
 
-  write(collection: CollectionName, workflow: string | null, key: string, next: Record<string, unknown>, mode: 'update' | 'replace', opts?: WriteOptions): Doc {
+  write(collection: CollectionName, workflow: string | null, key: string, next: Record<string, unknown>, mode: 'update' | 'replace', opts?: WriteOptions): Doc;
+  write(collection: CollectionName, workflow: string | null, key: string, next: Record<string, unknown>, mode: 'update' | 'replace', opts: WriteOptions | undefined, ifExists: true): Doc | null;
+  /** `ifExists`: a missing document gives null instead of DOCUMENT_NOT_FOUND (updateMany skips it with one read). */
+  write(collection: CollectionName, workflow: string | null, key: string, next: Record<string, unknown>, mode: 'update' | 'replace', opts?: WriteOptions, ifExists = false): Doc | null {
     const row = this.getRow(collection, workflow, key);
-    if (!row) throw notFound(collection, key);
+    if (!row) {
+      if (ifExists) return null;
+      throw notFound(collection, key);
+    }
     if (opts?.rev !== undefined && opts.rev !== row.rev) throw revisionConflict(`${collection}/${key}`, row.rev);
     const current = JSON.parse(row.body) as Record<string, unknown>;
     const body: Record<string, unknown> = mode === 'update' ? current : {};
@@ -434,11 +440,7 @@ class SqliteOps implements GraphStore {
       const c = this.core();
       const apply = (): number => {
         let n = 0;
-        for (const { key, patch } of patches) {
-          if (!c.getRow(collection, workflow, key)) continue;
-          c.write(collection, workflow, key, patch, 'update');
-          n++;
-        }
+        for (const { key, patch } of patches) if (c.write(collection, workflow, key, patch, 'update', undefined, true)) n++;
         return n;
       };
       return c.db.inTransaction ? apply() : c.db.transaction(apply)();
@@ -556,13 +558,14 @@ export class SqliteGraphStore extends SqliteOps {
       <U>(inner: (tx: GraphStore) => Promise<U>): Promise<U> => inner(handle),
       this.capabilities.durable,
     );
-    core.db.exec('BEGIN IMMEDIATE');
+    // Prepared (cached) statements: db.exec would parse the SQL again for every transaction.
+    core.stmt('BEGIN IMMEDIATE').run();
     try {
       const result = await fn(handle);
-      core.db.exec('COMMIT');
+      core.stmt('COMMIT').run();
       return result;
     } catch (err) {
-      if (core.db.inTransaction) core.db.exec('ROLLBACK');
+      if (core.db.inTransaction) core.stmt('ROLLBACK').run();
       throw err;
     } finally {
       active = false;
