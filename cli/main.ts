@@ -18,6 +18,7 @@ import { registerGraphCommand } from './commands/graph.js';
 import { registerEventsCommand } from './commands/events.js';
 import { registerResultsCommand } from './commands/results.js';
 import { registerReportsCommand } from './commands/reports.js';
+import { registerScheduleCommand } from './commands/schedule.js';
 
 const COMMANDS: readonly ((program: Command) => void)[] = [
   registerServerCommand,
@@ -30,6 +31,7 @@ const COMMANDS: readonly ((program: Command) => void)[] = [
   registerEventsCommand,
   registerResultsCommand,
   registerReportsCommand,
+  registerScheduleCommand,
 ];
 
 function oneLine(err: unknown): string {
