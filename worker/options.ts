@@ -44,6 +44,8 @@ export interface WorkerOptions {
   /** How long reports keep retrying while the server is away; default the workflow config's
    *  compute_node_wait_for_healthy_database_minutes, else 20. */
   retryMinutes?: number;
+  /** How long the first contact with the server keeps retrying (default 1 minute). */
+  startupRetryMinutes?: number;
   /** Stop the worker (as SIGTERM does). */
   signal?: AbortSignal;
   /** Install SIGTERM/SIGINT handlers that stop the worker (the CLI does). */

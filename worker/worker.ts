@@ -167,10 +167,12 @@ export class Worker {
   // ---- set up and tear down ------------------------------------------------------------------
 
   private async setUp(): Promise<void> {
-    const status = await this.client.getWorkflowStatus(this.workflow);
+    // First contact: a wrong URL or key should fail in a minute, not after the long report window.
+    const first = { retryMinutes: this.o.startupRetryMinutes ?? 1, signal: this.stopController.signal };
+    const status = await this.client.getWorkflowStatus(this.workflow, first);
     this.runId = status.run_id;
     if (!(this.runId > 0)) throw new Error(`workflow ${this.workflow} has not been started (run_id ${this.runId}); start it first (weft workflows start ${this.workflow})`);
-    this.config = await this.client.getWorkflowConfig(this.workflow);
+    this.config = (await this.client.request('GET', `/workflows/${encodeURIComponent(this.workflow)}/config`, first)) as Doc;
     const retryMinutes = this.o.retryMinutes ?? numberOr(this.config['compute_node_wait_for_healthy_database_minutes'], 20);
     this.client = new WeftClient(this.client.baseUrl, {
       retryMinutes,
