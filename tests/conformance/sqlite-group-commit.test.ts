@@ -1,0 +1,88 @@
+/**
+ * The SQLite store's group commit: transactions started in the same turn of the event loop share
+ * one SQLite COMMIT, each still all or nothing, and none is answered before it is on disk.
+ * A second connection to the same file is the witness of what is committed.
+ */
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SqliteGraphStore } from '../../graph/store/index.js';
+
+let dir: string;
+let path: string;
+let store: SqliteGraphStore;
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'weft-group-'));
+  path = join(dir, 'weft.db');
+  store = new SqliteGraphStore({ path });
+  await store.open();
+  await store.insert('workflows', null, { _key: '1', name: 'w', user: 'u' });
+});
+
+afterEach(async () => {
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Keys of the files of workflow 1 as another connection sees them (committed data only). */
+function committedFiles(): string[] {
+  const other = new Database(path, { readonly: true });
+  try {
+    return (other.prepare(`SELECT key FROM files WHERE workflow = '1' ORDER BY rid`).all() as { key: string }[]).map((r) => r.key);
+  } finally {
+    other.close();
+  }
+}
+
+describe('sqlite group commit', () => {
+  it('answers each concurrent transaction only after its data is committed', async () => {
+    const seen: string[][] = [];
+    await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        store
+          .transaction(async (tx) => {
+            await tx.insert('files', '1', { _key: `f${i}`, name: `f${i}` });
+            await tx.insert('events', '1', { category: 'file', type: 'add', message: `f${i}` });
+          })
+          .then(() => seen.push(committedFiles())),
+      ),
+    );
+    for (const keys of seen) expect(keys).toHaveLength(8);
+    expect(await store.count('events', '1')).toBe(8);
+  });
+
+  it('a failing transaction in a group leaves nothing behind and the others commit', async () => {
+    const results = await Promise.allSettled(
+      [0, 1, 2].map((i) =>
+        store.transaction(async (tx) => {
+          await tx.insert('files', '1', { _key: `g${i}`, name: `g${i}` });
+          await tx.insert('events', '1', { category: 'file', type: 'add', message: `g${i}` });
+          if (i === 1) throw new Error('refused');
+        }),
+      ),
+    );
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(committedFiles()).toEqual(['g0', 'g2']);
+    expect((await store.find('events', '1')).items.map((e) => e.message)).toEqual(['g0', 'g2']);
+  });
+
+  it('a single write outside a transaction is committed when it is answered', async () => {
+    await store.insert('files', '1', { _key: 'solo', name: 'solo' });
+    expect(committedFiles()).toEqual(['solo']);
+    await store.update('files', '1', 'solo', { name: 'again' });
+    await expect(store.update('files', '1', 'missing', { name: 'x' })).rejects.toMatchObject({ code: 'DOCUMENT_NOT_FOUND' });
+    expect((await store.get('files', '1', 'solo'))?.name).toBe('again');
+  });
+
+  it('close commits a pending group', async () => {
+    const pending = store.insert('files', '1', { _key: 'late', name: 'late' });
+    await store.close();
+    await pending;
+    expect(committedFiles()).toEqual(['late']);
+    store = new SqliteGraphStore({ path });
+    await store.open();
+  });
+});
