@@ -14,11 +14,12 @@
  * away (the server makes a retried identical complete_job a no-op).
  */
 import { mkdirSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { WeftApiError, WeftClient, type Doc } from '../client/index.js';
+import { WeftClient, type Doc } from '../client/index.js';
+import { ComputeNodeRecord, loadDeclaredOutputs } from './compute-node.js';
 import { GpuPool } from './gpu-pool.js';
+import { giveBackUnstarted, startJobOnce } from './job-calls.js';
 import { JobProcess, type JobExit } from './job-process.js';
 import { createWorkerLogger } from './log.js';
 import type { StopReason, WorkerOptions, WorkerSummary } from './options.js';
@@ -27,43 +28,14 @@ import { JobLauncher, launcherUsable } from './launcher.js';
 import { OrphanReaper } from './reaper.js';
 import { detectResources, type DetectedResources } from './resources.js';
 import { Reporter } from './reporter.js';
+import { internalOf, type RunningJob } from './running-job.js';
 import { runScript } from './scripts.js';
 import { formatDuration } from './time.js';
-
-/** A job this worker started. */
-export interface RunningJob {
-  key: string;
-  id: string;
-  name: string;
-  /** The job document as start_job returned it (its `_rev` is what complete_job needs). */
-  doc: Doc;
-  runId: number;
-  outputs: { key: string; path: string }[];
-  proc: JobProcess;
-  cpus: number;
-  memoryBytes: number;
-  gpuIds: string[];
-  supportsTermination: boolean;
-  /** Set when the worker stops the job: the status it reports. */
-  stopStatus?: 'canceled' | 'terminated';
-  log: Logger;
-  exitHandled: Promise<void>;
-}
-
-interface Internal {
-  num_cpus?: number;
-  memory_bytes?: number;
-  num_gpus?: number;
-  compute_node_key?: string;
-}
 
 const GIB = 1024 ** 3;
 /** How long a worker stopped by a signal waits for reports the server has not taken yet. */
 const STOP_DRAIN_MS = 30_000;
 
-function internalOf(job: Doc): Internal {
-  return (job['internal'] as Internal | undefined) ?? {};
-}
 
 /** Run a worker until the workflow is complete or canceled, it has idled long enough, its time is up, or it is stopped. */
 export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> {
@@ -84,7 +56,7 @@ export class Worker {
   private readonly launcher = new JobLauncher();
   private readonly running = new Map<string, RunningJob>();
   /** job _id → the files it produces. */
-  private readonly outputs = new Map<string, { key: string; path: string }[]>();
+  private outputs = new Map<string, { key: string; path: string }[]>();
   private readonly starting = new Set<Promise<void>>();
   private reporter!: Reporter;
   private res!: DetectedResources;
@@ -102,7 +74,7 @@ export class Worker {
   private readonly stopController = new AbortController();
   private wakeResolve: (() => void) | undefined;
   private wokenEarly = false;
-  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private node!: ComputeNodeRecord;
   private readonly counts = { started: 0, done: 0, failed: 0, canceled: 0, terminated: 0 };
   private baseEnv: NodeJS.ProcessEnv = {};
 
@@ -195,98 +167,42 @@ export class Worker {
     this.baseEnv = { ...(this.o.env ?? process.env), WEFT_WORKFLOW_KEY: this.workflow, WEFT_URL: this.client.baseUrl, WEFT_RUN_ID: String(this.runId) };
 
     const env = this.o.env ?? process.env;
-    const now = Date.now();
-    const node = await this.client.add(this.workflow, 'compute_nodes', {
-      hostname: hostname(),
-      pid: process.pid,
-      start_time: new Date(now).toISOString(),
-      is_active: true,
-      last_heartbeat: now / 1000,
-      resources: this.resourcesDoc(this.res.numCpus, this.res.memoryGb, this.res.gpuIds.length),
-      scheduler: {
-        hpc_type: env['SLURM_JOB_ID'] ? 'slurm' : 'local',
-        scheduler_config_id: this.o.schedulerConfigId ?? '',
-        scheduled_compute_node_key: this.o.scheduledComputeNodeKey ?? null,
-        ...(env['SLURM_JOB_ID'] ? { slurm_job_id: env['SLURM_JOB_ID'], slurm_node_list: env['SLURM_JOB_NODELIST'] ?? null } : {}),
-        end_time: this.endMs === null ? null : new Date(this.endMs).toISOString(),
-        sources: this.res.sources,
-      },
+    this.node = new ComputeNodeRecord(this.client, this.workflow, this.log);
+    this.nodeKey = await this.node.register(this.resourcesDoc(this.res.numCpus, this.res.memoryGb, this.res.gpuIds.length), {
+      hpc_type: env['SLURM_JOB_ID'] ? 'slurm' : 'local',
+      scheduler_config_id: this.o.schedulerConfigId ?? '',
+      scheduled_compute_node_key: this.o.scheduledComputeNodeKey ?? null,
+      ...(env['SLURM_JOB_ID'] ? { slurm_job_id: env['SLURM_JOB_ID'], slurm_node_list: env['SLURM_JOB_NODELIST'] ?? null } : {}),
+      end_time: this.endMs === null ? null : new Date(this.endMs).toISOString(),
+      sources: this.res.sources,
     });
-    this.nodeKey = node._key;
-    await this.loadOutputs();
+    this.outputs = await loadDeclaredOutputs(this.client, this.workflow);
     this.reporter = new Reporter({ client: this.client, workflow: this.workflow, nodeKey: this.nodeKey, log: this.log, onSettled: () => this.wake() });
     this.reaper.start();
     if (this.o.launcher !== 'spawn' && launcherUsable()) this.launcher.start(this.baseEnv);
-    this.heartbeatTimer = setInterval(() => void this.beat(), this.heartbeatMs);
+    this.node.startHeartbeat(this.heartbeatMs);
     this.log.info(
       { computeNode: this.nodeKey, runId: this.runId, cpus: this.res.numCpus, memoryGb: this.res.memoryGb, gpus: this.res.gpuIds, endTime: this.endMs === null ? null : new Date(this.endMs).toISOString(), sources: this.res.sources },
       'worker started',
     );
   }
 
-  /** Which files each job produces (read once: a running workflow's graph does not change). */
-  private async loadOutputs(): Promise<void> {
-    const edges = await this.client.list(this.workflow, 'edges/produces');
-    if (edges.length === 0) return;
-    const files = new Map((await this.client.list(this.workflow, 'files')).map((f) => [f._id, f]));
-    for (const e of edges) {
-      const f = files.get(String(e['_to']));
-      if (!f) continue;
-      const list = this.outputs.get(String(e['_from'])) ?? [];
-      list.push({ key: f._key, path: String(f['path']) });
-      this.outputs.set(String(e['_from']), list);
-    }
-  }
-
   private async tearDown(): Promise<void> {
     if (!this.nodeKey) return;
     await this.stopAllJobs(this.stopReasonStatus ?? 'terminated');
-    if (this.claimAborted) await this.giveBackUnstarted();
+    if (this.claimAborted) await giveBackUnstarted(this.client, this.workflow, this.runId, this.nodeKey, this.log);
     // Stopped by a signal: the node is going away (Slurm sends SIGKILL after KillWait), so reports
     // get a bounded wait; a second signal gives up at once. Otherwise they retry for the whole window.
     await this.reporter.drain(this.stoppedBySignal ? STOP_DRAIN_MS : Infinity);
-    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.node.stopHeartbeat();
     this.sampler.stop();
     await this.launcher.stop();
     await this.reaper.stop();
-    const started = Date.parse(String((await this.safeGetNode())?.['start_time'] ?? '')) || Date.now();
-    await this.updateNode({ is_active: false, duration_seconds: Math.max(0, (Date.now() - started) / 1000) });
+    if (this.stoppedBySignal) this.node.finalRetryMinutes = 0.1;
+    await this.node.deactivate();
   }
 
   private stopReasonStatus: 'canceled' | 'terminated' | undefined;
-
-  private async beat(): Promise<void> {
-    try {
-      await this.client.heartbeat(this.workflow, this.nodeKey, { retryMinutes: 0 });
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'heartbeat failed');
-    }
-  }
-
-  private async safeGetNode(): Promise<Doc | null> {
-    try {
-      return await this.client.get(this.workflow, 'compute_nodes', this.nodeKey, { retryMinutes: this.stoppedBySignal ? 0.1 : 1 });
-    } catch {
-      return null;
-    }
-  }
-
-  /** PUT fields onto the compute node, re-reading its `_rev` when a heartbeat got there first. */
-  private async updateNode(fields: Record<string, unknown>): Promise<void> {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const node = await this.safeGetNode();
-      if (!node) break;
-      try {
-        await this.client.put(this.workflow, 'compute_nodes', this.nodeKey, { ...node, ...fields }, { retryMinutes: this.stoppedBySignal ? 0.1 : 1 });
-        return;
-      } catch (err) {
-        if (err instanceof WeftApiError && err.status === 409) continue;
-        this.log.warn({ err: (err as Error).message }, 'could not update the compute node');
-        return;
-      }
-    }
-    this.log.warn('could not update the compute node');
-  }
 
   private resourcesDoc(cpus: number, memoryGb: number, gpus: number): Record<string, unknown> {
     const left = this.endMs === null ? null : formatDuration((this.endMs - Date.now()) / 1000);
@@ -487,7 +403,7 @@ export class Worker {
       // Stopping: record it as stopped without running it, so it is not left submitted.
       const status = this.stopReasonStatus ?? 'terminated';
       try {
-        const doc = await this.startJob(job, log);
+        const doc = await startJobOnce(this.client, this.workflow, job, this.runId, this.nodeKey, log);
         this.reporter.report({ key: job._key, id: doc._id, doc, runId: this.runId, log }, status, { returnCode: -15, signal: null, seconds: 0 }, null);
         this.counts[status]++;
       } catch (err) {
@@ -499,7 +415,7 @@ export class Worker {
     // The process starts while start_job is in flight (as the reference worker does: it saves a
     // round trip per job). If the server refuses the start (the job was canceled or given to
     // another node meanwhile), the process is killed and nothing is reported.
-    const started = this.startJob(job, log).then(
+    const started = startJobOnce(this.client, this.workflow, job, this.runId, this.nodeKey, log).then(
       (d) => d,
       (err: unknown) => {
         log.warn({ err: (err as Error).message }, 'the server refused to start the job: killing it, leaving the job to the server');
@@ -556,21 +472,7 @@ export class Worker {
     })();
   }
 
-  /** start_job; when the answer was lost and a retry finds the job already started by us, carry on with it. */
-  private async startJob(job: Doc, log: Logger): Promise<Doc> {
-    try {
-      return await this.client.startJob(this.workflow, job._key, job._rev, this.runId, this.nodeKey);
-    } catch (err) {
-      if (!(err instanceof WeftApiError) || err.status >= 500) throw err;
-      const fresh = await this.client.get(this.workflow, 'jobs', job._key);
-      const holder = internalOf(fresh).compute_node_key;
-      if (fresh['status'] === 'submitted' && holder !== undefined && keyOf(holder) === this.nodeKey) {
-        log.info('start_job was applied before (its answer was lost); going on');
-        return fresh;
-      }
-      throw err;
-    }
-  }
+
 
   private onExit(rj: RunningJob, exit: JobExit, stats: ReturnType<ProcessTreeSampler['untrack']>): void {
     const status = rj.stopStatus ?? 'done';
@@ -600,23 +502,7 @@ export class Worker {
     );
   }
 
-  /** After an interrupted claim: jobs the server gave us that we never saw go back to ready. */
-  private async giveBackUnstarted(): Promise<void> {
-    try {
-      const pending = await this.client.list(this.workflow, 'jobs', { status: 'submitted_pending' });
-      for (const job of pending) {
-        const holder = internalOf(job).compute_node_key;
-        if (holder === undefined || keyOf(holder) !== this.nodeKey) continue;
-        try {
-          await this.client.manageStatusChange(this.workflow, job._key, 'ready', job._rev, this.runId, { retryMinutes: 1 });
-        } catch (err) {
-          this.log.warn({ job: job._key, err: (err as Error).message }, 'could not give back a claimed job (the lease will)');
-        }
-      }
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'could not look for claimed jobs to give back (the lease will)');
-    }
-  }
+
 
   private scriptEnv(): NodeJS.ProcessEnv {
     return { ...(this.o.env ?? process.env), WEFT_WORKFLOW_KEY: this.workflow, WEFT_URL: this.client.baseUrl, WEFT_RUN_ID: String(this.runId) };
@@ -625,8 +511,4 @@ export class Worker {
 
 function numberOr(v: unknown, dflt: number): number {
   return typeof v === 'number' && Number.isFinite(v) ? v : dflt;
-}
-
-function keyOf(s: string): string {
-  return s.includes('/') ? s.slice(s.lastIndexOf('/') + 1) : s;
 }
