@@ -29,11 +29,11 @@ import { propagateCompletion, reverseCompletion } from './lifecycle-unblock.js';
 export type CompleteStatus = 'done' | 'canceled' | 'terminated';
 
 async function requireJob(tx: GraphStore, workflow: string, key: string): Promise<Doc> {
+  const job = await tx.get('jobs', workflow, key);
+  if (job) return job; // a workflow's jobs go with it, so its job proves it exists (one read less per call)
   const wf = await tx.get('workflows', null, workflow);
   if (!wf) throw new WeftError('WORKFLOW_NOT_FOUND', `Workflow ${workflow} not found`, { extra: { workflow } });
-  const job = await tx.get('jobs', workflow, key);
-  if (!job) throw new WeftError('DOCUMENT_NOT_FOUND', `jobs document ${key} not found`, { extra: { collection: 'jobs', key } });
-  return job;
+  throw new WeftError('DOCUMENT_NOT_FOUND', `jobs document ${key} not found`, { extra: { collection: 'jobs', key } });
 }
 
 async function requireNode(tx: GraphStore, workflow: string, key: string): Promise<Doc> {
