@@ -103,13 +103,7 @@ describe('worker: diamond', () => {
   it('stores the process stats of a job that ran long enough to be sampled, linked to the job', async () => {
     const { wf, client } = await startedWorkflow(srv.baseUrl, {
       name: 'stats',
-      jobs: [{ name: 'busy', command: `python3 -c "
-import time
-b = bytearray(32 * 1024 * 1024)
-for i in range(0, len(b), 4096): b[i] = 1
-t = time.time()
-while time.time() - t < 1.5: pass
-"` }],
+      jobs: [{ name: 'busy', command: `${JSON.stringify(process.execPath)} -e 'const b = Buffer.alloc(32 * 1024 * 1024, 1); const t = Date.now(); while (Date.now() - t < 1500) {} if (b[0] !== 1) process.exit(1)'` }],
     });
     await runWorker({ url: srv.baseUrl, workflow: wf, outputDir: join(dir, 'out4'), numCpus: 1, memoryGb: 2, statsIntervalSeconds: 0.2 });
     const job = (await jobsByName(client, wf)).get('busy')!;

@@ -78,14 +78,8 @@ describe('JobProcess', () => {
 
 describe('ProcessTreeSampler', () => {
   it('counts the CPU and memory of grandchildren', async () => {
-    // A grandchild that burns one core and holds ~64 MiB.
-    const p = launch('busy', `bash -c 'python3 -c "
-import time
-b = bytearray(64 * 1024 * 1024)
-for i in range(0, len(b), 4096): b[i] = 1
-t = time.time()
-while time.time() - t < 30: pass
-"' ; true`);
+    // A grandchild (node, which is certainly here) that burns one core and holds ~64 MiB.
+    const p = launch('busy', `bash -c '${process.execPath} -e "const b = Buffer.alloc(64 * 1024 * 1024, 1); const t = Date.now(); while (Date.now() - t < 30000) {} if (b[0] !== 1) process.exit(1)"' ; true`);
     const sampler = new ProcessTreeSampler({ intervalMs: 0 });
     sampler.track('busy', p.pid!);
     await new Promise((r) => setTimeout(r, 700));
