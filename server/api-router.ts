@@ -76,6 +76,7 @@ export class ApiRouter {
   /** `prefix` is the base path every route is mounted under ('' = the root). */
   constructor(readonly deps: RouteDeps, prefix = '') {
     this.router = new Router(prefix ? { prefix } : {});
+    indexBySegmentCount(this.router);
   }
 
   /** Declare, validate and document one route. */
@@ -113,4 +114,64 @@ function readBody(ctx: Context): unknown {
     });
   }
   return (ctx.request as { body?: unknown }).body;
+}
+
+/** The part of a router layer the matcher reads. */
+interface MatchLayer {
+  path: string;
+  methods: string[];
+  opts: { end?: boolean };
+  match(path: string): boolean;
+}
+
+interface MatchResult {
+  path: MatchLayer[];
+  pathAndMethod: MatchLayer[];
+  route: boolean;
+}
+
+/** A layer path of literal segments and `:name` parameters only: it matches exactly that many segments. */
+const SIMPLE_PATH = /^(?:\/(?:[A-Za-z0-9_.-]+|:[A-Za-z_][A-Za-z0-9_]*))+$/;
+
+/** Segments of a request path, one trailing slash ignored (the layers accept one). */
+function segmentCount(path: string): number {
+  let n = 0;
+  const end = path.length > 1 && path.endsWith('/') ? path.length - 1 : path.length;
+  for (let i = 0; i < end; i++) if (path.charCodeAt(i) === 47) n++;
+  return n;
+}
+
+/**
+ * The router tests every layer's regular expression against every request (145 here, and a
+ * debug() call each): about 5% of the server's CPU in the lifecycle benchmark. A layer whose path
+ * is only literal segments and parameters (none of which match a `/`) can match only a request
+ * path with the same number of segments, so `match` tests just the layers of that count, plus
+ * any other layer, in registration order: the same layers in the same order as before.
+ */
+function indexBySegmentCount(router: Router): void {
+  const r = router as unknown as { stack: MatchLayer[]; match(path: string, method: string): MatchResult };
+  let indexed = -1;
+  let byCount = new Map<number, MatchLayer[]>();
+  let others: MatchLayer[] = [];
+  const rebuild = (): void => {
+    const simple = (l: MatchLayer): boolean => l.opts.end !== false && SIMPLE_PATH.test(l.path);
+    const counts = new Set(r.stack.filter(simple).map((l) => segmentCount(l.path)));
+    byCount = new Map([...counts].map((n) => [n, r.stack.filter((l) => !simple(l) || segmentCount(l.path) === n)]));
+    others = r.stack.filter((l) => !simple(l));
+    indexed = r.stack.length;
+  };
+  r.match = (path: string, method: string): MatchResult => {
+    if (indexed !== r.stack.length) rebuild();
+    const result: MatchResult = { path: [], pathAndMethod: [], route: false };
+    const wanted = method.toUpperCase();
+    for (const layer of byCount.get(segmentCount(path)) ?? others) {
+      if (!layer.match(path)) continue;
+      result.path.push(layer);
+      if (layer.methods.length === 0 || layer.methods.includes(wanted)) {
+        result.pathAndMethod.push(layer);
+        if (layer.methods.length > 0) result.route = true;
+      }
+    }
+    return result;
+  };
 }
