@@ -2,9 +2,12 @@
  * SqliteGraphStore: the embedded default store (better-sqlite3, one file, WAL).
  *
  * better-sqlite3 is synchronous, so each port operation runs to completion without yielding.
- * A transaction is BEGIN IMMEDIATE … COMMIT around an async callback; while one is open, writes
- * from outside it wait on a queue, so nothing interleaves with it (SQLite has one writer anyway).
- * Reads from outside an open transaction are served at once.
+ * A transaction is a SAVEPOINT around an async callback, inside a group commit (BEGIN IMMEDIATE …
+ * COMMIT from setImmediate, see runTransaction); while one is open, writes from outside it wait on
+ * a queue, so nothing interleaves with it (SQLite has one writer anyway), and a single write
+ * outside a transaction is a transaction of its own. Every caller is answered after the COMMIT.
+ * Reads from outside a transaction are served at once, from the one connection: like reads made
+ * while a transaction is open, they may see changes of the group not yet committed.
  */
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
