@@ -95,8 +95,18 @@ export class ApiRouter {
         const raw = readBody(ctx);
         body = (raw === undefined && !bodyRequired ? undefined : parseOrThrow('body', spec.body, raw)) as Out<B>;
       }
-      const log = (ctx.state.log as Logger | undefined) ?? this.deps.logger;
-      const result = await handler({ params, query: (spec.query ? query : undefined) as Out<Q>, body, deps: this.deps, ctx, log });
+      const deps = this.deps;
+      // `log` is read on demand: the request's child logger is made only when a handler logs.
+      const result = await handler({
+        params,
+        query: (spec.query ? query : undefined) as Out<Q>,
+        body,
+        deps,
+        ctx,
+        get log(): Logger {
+          return (ctx.state.log as Logger | undefined) ?? deps.logger;
+        },
+      });
       if (result !== undefined) {
         ctx.status = 200;
         ctx.body = result;
