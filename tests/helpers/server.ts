@@ -8,6 +8,10 @@
  *                                                           // deletes the temp dir (kept if keep: true)
  *
  * `restart()` stops the server and starts a new one on the same file (persistence tests).
+ *
+ * WEFT_TEST_STORE=arango (with WEFT_ARANGO_URL and its credentials, see tests/arango/live-options.ts)
+ * runs the same suites on ArangoDB: each server gets a database of its own, dropped at close.
+ * `npm run test:arango` runs the engine, view and worker suites that way.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +19,25 @@ import { join } from 'node:path';
 import type { GraphStore } from '../../graph/store/port.js';
 import type { BackgroundTask } from '../../server/background.js';
 import { startServer, type RunningServer } from '../../server/main.js';
+import { dropLiveDatabase, liveArangoOptions } from '../arango/live-options.js';
+
+const ON_ARANGO = process.env.WEFT_TEST_STORE === 'arango';
+if (ON_ARANGO && !process.env.WEFT_ARANGO_URL) throw new Error('WEFT_TEST_STORE=arango needs WEFT_ARANGO_URL (the ArangoDB server to run the suites on)');
+let arangoDbCount = 0;
+
+/** Store flags: the SQLite file, or (WEFT_TEST_STORE=arango) a new ArangoDB database per server. */
+function storeFlags(db: string, reuse: Record<string, unknown> | undefined): Record<string, unknown> {
+  if (!ON_ARANGO) return { db, store: 'sqlite' };
+  if (reuse) return reuse;
+  const o = liveArangoOptions(`weft_test_${process.pid}_${++arangoDbCount}`);
+  return {
+    store: 'arango',
+    arangoUrl: o.url,
+    arangoDb: o.database,
+    ...(o.token ? { arangoToken: o.token } : {}),
+    ...(o.username ? { arangoUser: o.username, arangoPassword: o.password } : {}),
+  };
+}
 
 export interface TestServerOptions {
   /** Database file to use (default: a new temp dir's weft.db). */
@@ -27,6 +50,8 @@ export interface TestServerOptions {
   keep?: boolean;
   /** Background tasks (default: the server's BACKGROUND_TASKS). */
   background?: readonly BackgroundTask[];
+  /** Internal: the ArangoDB store flags of the server being restarted. */
+  arangoFlags?: Record<string, unknown>;
 }
 
 export interface TestServer {
@@ -48,8 +73,9 @@ export interface TestServer {
 export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer> {
   const dir = opts.db ? join(opts.db, '..') : mkdtempSync(join(tmpdir(), 'weft-test-'));
   const db = opts.db ?? join(dir, 'weft.db');
+  const store = storeFlags(db, opts.arangoFlags);
   const server = await startServer({
-    flags: { host: '127.0.0.1', port: 0, db, store: 'sqlite', basePath: opts.basePath ?? '/torc-service', ...(opts.flags ?? {}) },
+    flags: { host: '127.0.0.1', port: 0, ...store, basePath: opts.basePath ?? '/torc-service', ...(opts.flags ?? {}) },
     env: {},
     ...(opts.background ? { background: opts.background } : {}),
   });
@@ -58,7 +84,10 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     if (closed) return;
     closed = true;
     await server.close();
-    if (removeDir) rmSync(dir, { recursive: true, force: true });
+    if (removeDir) {
+      rmSync(dir, { recursive: true, force: true });
+      if (ON_ARANGO) await dropLiveDatabase(liveArangoOptions(String(store['arangoDb'])));
+    }
   };
   return {
     url: server.origin,
@@ -71,9 +100,19 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     close: () => close(),
     restart: async () => {
       await close(false);
-      const next = await startTestServer({ ...opts, db });
+      const next = await startTestServer({ ...opts, db, ...(ON_ARANGO ? { arangoFlags: store } : {}) });
       const origClose = next.close;
-      return { ...next, dir, close: async () => { await origClose(); if (!opts.keep && !opts.db) rmSync(dir, { recursive: true, force: true }); } };
+      return {
+        ...next,
+        dir,
+        close: async () => {
+          await origClose();
+          if (!opts.keep && !opts.db) {
+            rmSync(dir, { recursive: true, force: true });
+            if (ON_ARANGO) await dropLiveDatabase(liveArangoOptions(String(store['arangoDb'])));
+          }
+        },
+      };
     },
   };
 }
