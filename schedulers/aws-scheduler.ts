@@ -5,20 +5,18 @@
  * credentials and region come from the SDK's usual chain unless given; the endpoint can be
  * overridden (a local EC2-compatible endpoint in the tests).
  */
-import {
-  DescribeInstancesCommand,
-  EC2Client,
-  RunInstancesCommand,
-  TerminateInstancesCommand,
-  type EC2ClientConfig,
-  type Instance,
-  type RunInstancesCommandInput,
-  type Tag,
-} from '@aws-sdk/client-ec2';
+import type { EC2Client, EC2ClientConfig, Instance, RunInstancesCommandInput, Tag } from '@aws-sdk/client-ec2';
 import { WeftError } from '../graph/errors.js';
 import type { AwsScheduler as AwsSchedulerDoc } from '../graph/model.js';
 import { workerArgs, type AllocationHandle, type AllocationState, type AllocationStatus, type Scheduler, type SchedulerCapabilities, type SubmitRequest, type WorkerLaunchOptions } from './port.js';
 import { assertNoControlChars, shellJoin, shellQuote, splitArgs } from './shell-quote.js';
+
+type Ec2Sdk = typeof import('@aws-sdk/client-ec2');
+let sdkLoading: Promise<Ec2Sdk> | undefined;
+/** The SDK is loaded on first use: it takes about half a second, which every other weft command would pay. */
+function loadSdk(): Promise<Ec2Sdk> {
+  return (sdkLoading ??= import('@aws-sdk/client-ec2'));
+}
 
 export interface AwsSchedulerOptions {
   /** The aws_schedulers document. */
@@ -96,7 +94,7 @@ export function mapInstanceState(instance: Instance): AllocationState {
 export class AwsScheduler implements Scheduler<AwsAllocationHandle> {
   readonly capabilities: SchedulerCapabilities = { kind: 'aws', canCancel: true, reportsExitCode: false, multiNode: false };
   readonly config: AwsSchedulerDoc;
-  private readonly client: EC2Client;
+  private client: EC2Client | undefined;
   private readonly options: AwsSchedulerOptions;
 
   constructor(options: AwsSchedulerOptions) {
@@ -106,13 +104,15 @@ export class AwsScheduler implements Scheduler<AwsAllocationHandle> {
     // The SDK warns on every Node 20 process about its future Node 22 floor; Weft supports Node 20,
     // and the warning would land in every `weft hpc aws` command's output. A user's own setting wins.
     process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
-    this.client = new EC2Client({
+    this.clientConfig = {
       ...(region ? { region } : {}),
       ...(options.endpoint ? { endpoint: options.endpoint } : {}),
       ...(options.credentials ? { credentials: options.credentials } : {}),
       maxAttempts: 3,
-    });
+    };
   }
+
+  private readonly clientConfig: EC2ClientConfig;
 
   /** The RunInstances input `submit` sends (for dry runs and tests). */
   runInstancesInput(request: SubmitRequest): RunInstancesCommandInput {
@@ -148,9 +148,9 @@ export class AwsScheduler implements Scheduler<AwsAllocationHandle> {
   async activeInstances(): Promise<Instance[]> {
     if (!this.config._id) return [];
     const id = this.config._id;
-    const out = await this.call('DescribeInstances', (c) =>
+    const out = await this.call('DescribeInstances', (c, sdk) =>
       c.send(
-        new DescribeInstancesCommand({
+        new sdk.DescribeInstancesCommand({
           Filters: [
             { Name: `tag:${WEFT_TAGS.scheduler}`, Values: [id] },
             { Name: 'instance-state-name', Values: ['pending', 'running'] },
@@ -171,7 +171,7 @@ export class AwsScheduler implements Scheduler<AwsAllocationHandle> {
         throw new WeftError('SCHEDULER_FAILED', `aws_schedulers ${this.config.name ?? this.config._key ?? ''} already has ${active.length} instances pending or running (max_instances ${max})`);
       }
     }
-    const out = await this.call('RunInstances', (c) => c.send(new RunInstancesCommand(input)));
+    const out = await this.call('RunInstances', (c, sdk) => c.send(new sdk.RunInstancesCommand(input)));
     const id = out.Instances?.[0]?.InstanceId;
     if (!id) throw new WeftError('SCHEDULER_FAILED', 'RunInstances returned no instance id');
     return { kind: 'aws', id, name: request.name };
@@ -180,7 +180,7 @@ export class AwsScheduler implements Scheduler<AwsAllocationHandle> {
   async status(handle: AwsAllocationHandle): Promise<AllocationStatus> {
     let instance: Instance | undefined;
     try {
-      const out = await this.call('DescribeInstances', (c) => c.send(new DescribeInstancesCommand({ InstanceIds: [handle.id] })));
+      const out = await this.call('DescribeInstances', (c, sdk) => c.send(new sdk.DescribeInstancesCommand({ InstanceIds: [handle.id] })));
       instance = out.Reservations?.flatMap((r) => r.Instances ?? []).find((i) => i.InstanceId === handle.id);
     } catch (err) {
       if (err instanceof WeftError && /InvalidInstanceID/.test(err.message)) return { state: 'unknown', detail: `EC2 does not know instance ${handle.id}` };
@@ -194,7 +194,7 @@ export class AwsScheduler implements Scheduler<AwsAllocationHandle> {
   /** TerminateInstances; an instance that is already gone is not an error. */
   async cancel(handle: AwsAllocationHandle): Promise<void> {
     try {
-      await this.call('TerminateInstances', (c) => c.send(new TerminateInstancesCommand({ InstanceIds: [handle.id] })));
+      await this.call('TerminateInstances', (c, sdk) => c.send(new sdk.TerminateInstancesCommand({ InstanceIds: [handle.id] })));
     } catch (err) {
       if (err instanceof WeftError && /InvalidInstanceID\.NotFound/.test(err.message)) return;
       throw err;
@@ -203,12 +203,15 @@ export class AwsScheduler implements Scheduler<AwsAllocationHandle> {
 
   /** Release the SDK's sockets. */
   close(): void {
-    this.client.destroy();
+    this.client?.destroy();
+    this.client = undefined;
   }
 
-  private async call<T>(action: string, fn: (client: EC2Client) => Promise<T>): Promise<T> {
+  private async call<T>(action: string, fn: (client: EC2Client, sdk: Ec2Sdk) => Promise<T>): Promise<T> {
+    const sdk = await loadSdk();
+    this.client ??= new sdk.EC2Client(this.clientConfig);
     try {
-      return await fn(this.client);
+      return await fn(this.client, sdk);
     } catch (err) {
       const e = err as Error & { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
       const code = e.Code ?? e.name ?? 'Error';
