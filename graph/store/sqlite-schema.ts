@@ -31,19 +31,43 @@ export const HOT_FIELDS: Partial<Record<CollectionName, Readonly<Record<string, 
 };
 
 /**
- * Extra composite indexes beyond (workflow, hot field). The two job indexes serve the claim sort
- * orders (gpus_runtime_memory, gpus_memory_runtime): descending columns, so a forward scan also
- * gives ties in insertion order (rid ascending) and a claim reads only the jobs it hands out.
+ * Extra composite indexes beyond (workflow, hot field). The two job sort indexes serve the claim
+ * sort orders (gpus_runtime_memory, gpus_memory_runtime): descending columns, so a forward scan
+ * also gives ties in insertion order (rid ascending) and a claim reads only the jobs it hands out.
+ *
+ * `where` makes an index partial. The claim indexes hold only claimable jobs: every job update
+ * rewrites every index over a column derived from the JSON body (SQLite cannot tell which
+ * generated columns changed), and a lifecycle updates a job four times (claim, start, complete,
+ * unblock), but only two of those touch a claimable row (blocked → ready, ready → claimed).
+ * SQLite uses a partial index only when a term of the query is the index's condition, or one
+ * branch of its OR (sqlite3ExprImpliesExpr), so the store writes claimable statuses into the SQL
+ * as literals (see INLINE_STATUS), never as bound parameters.
  */
-const EXTRA_INDEXES: Partial<Record<CollectionName, readonly string[][]>> = {
+interface ExtraIndex {
+  cols: readonly string[];
+  where?: string;
+}
+
+/** A job status the claim indexes hold (a literal in their WHERE, see INLINE_STATUS). */
+export const CLAIMABLE_INDEX_WHERE = "(f_status = 'ready' OR f_status = 'scheduled')";
+
+const EXTRA_INDEXES: Partial<Record<CollectionName, readonly ExtraIndex[]>> = {
   jobs: [
-    ['workflow', 'f_status', 'f_gpus DESC', 'f_runtime DESC', 'f_memory DESC'],
-    ['workflow', 'f_status', 'f_gpus DESC', 'f_memory DESC', 'f_runtime DESC'],
+    { cols: ['workflow', 'f_status', 'f_gpus DESC', 'f_runtime DESC', 'f_memory DESC'], where: CLAIMABLE_INDEX_WHERE },
+    { cols: ['workflow', 'f_status', 'f_gpus DESC', 'f_memory DESC', 'f_runtime DESC'], where: CLAIMABLE_INDEX_WHERE },
     // "Does any job fit what is left?" in O(log n): a range on CPUs, ties in insertion order.
-    ['workflow', 'f_status', `json_extract(body, '${jsonPath('internal.num_cpus')}')`],
+    { cols: ['workflow', 'f_status', `json_extract(body, '${jsonPath('internal.num_cpus')}')`], where: CLAIMABLE_INDEX_WHERE },
   ],
-  results: [['workflow', 'f_job_key', 'f_run_id']],
+  results: [{ cols: ['workflow', 'f_job_key', 'f_run_id'] }],
 };
+
+/**
+ * Collection → column whose equality conditions the store writes as SQL literals when the value
+ * is a plain lowercase word (a job status). A bound parameter compared with a partial index's
+ * condition makes SQLite re-prepare the statement whenever that parameter is bound to a new
+ * value (it plans for the value), which would cost a parse per query.
+ */
+export const INLINE_STATUS: Partial<Record<CollectionName, string>> = { jobs: 'f_status' };
 
 /**
  * Hot columns that get no (workflow, column) index of their own: they are only read through the
@@ -52,10 +76,17 @@ const EXTRA_INDEXES: Partial<Record<CollectionName, readonly string[][]>> = {
  */
 const COMPOSITE_ONLY: Partial<Record<CollectionName, readonly string[]>> = {
   jobs: ['f_gpus', 'f_runtime', 'f_memory', 'f_scheduler'],
+  // (workflow, job_key) is a prefix of (workflow, job_key, run_id): a second b-tree per result for nothing.
+  results: ['f_job_key'],
 };
 
-/** Indexes older versions created that nothing reads any more. */
-const DROPPED_INDEXES = ['ix_jobs_workflow_f_status_f_gpus_f_runtime_f_memory'];
+/** Indexes older versions created that nothing reads any more (or that are now partial, under another name). */
+const DROPPED_INDEXES = [
+  'ix_jobs_workflow_f_status_f_gpus_f_runtime_f_memory',
+  'ix_jobs_workflow_f_status_f_gpus_DESC_f_runtime_DESC_f_memory_DESC',
+  'ix_jobs_workflow_f_status_f_gpus_DESC_f_memory_DESC_f_runtime_DESC',
+  'ix_jobs_workflow_f_status_json_extract_body_internal_num_cpus_',
+];
 
 export function jsonPath(field: string): string {
   return '$' + field.split('.').map((seg) => `."${seg}"`).join('');
@@ -84,7 +115,8 @@ export function schemaStatements(): string[] {
       else out.push(`CREATE INDEX IF NOT EXISTS "ix_${name}_${col}" ON "${name}" (workflow, ${col})`);
     }
     for (const idx of EXTRA_INDEXES[name] ?? []) {
-      out.push(`CREATE INDEX IF NOT EXISTS "ix_${name}_${idx.join('_').replace(/[^A-Za-z0-9_]+/g, '_')}" ON "${name}" (${idx.join(', ')})`);
+      const ixName = `ix_${name}_${idx.cols.join('_').replace(/[^A-Za-z0-9_]+/g, '_')}${idx.where ? '_claimable' : ''}`;
+      out.push(`CREATE INDEX IF NOT EXISTS "${ixName}" ON "${name}" (${idx.cols.join(', ')})${idx.where ? ` WHERE ${idx.where}` : ''}`);
     }
     if (isEdgeCollection(name)) {
       out.push(`CREATE INDEX IF NOT EXISTS "ix_${name}_from" ON "${name}" (efrom)`);

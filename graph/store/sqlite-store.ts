@@ -38,7 +38,7 @@ import type {
   Where,
   WriteOptions,
 } from './port.js';
-import { HOT_FIELDS, jsonPath, schemaStatements } from './sqlite-schema.js';
+import { HOT_FIELDS, INLINE_STATUS, jsonPath, schemaStatements } from './sqlite-schema.js';
 
 export interface SqliteGraphStoreOptions {
   /** Database file path, or ':memory:' (unit tests only). */
@@ -56,6 +56,8 @@ interface Row {
 const META_FIELDS = new Set(['_key', '_id', '_rev']);
 const SEGMENT = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 const IN_CHUNK = 500;
+/** A value safe to write into SQL as a string literal (a job status), see INLINE_STATUS. */
+const LITERAL_WORD = /^[a-z_]{1,40}$/;
 
 function toSqlValue(v: unknown): unknown {
   if (typeof v === 'boolean') return v ? 1 : 0;
@@ -165,7 +167,10 @@ class SqliteCore {
       switch (c.op) {
         case '==':
           if (c.value === null || c.value === undefined) parts.push(`${expr} IS NULL`);
-          else {
+          else if (typeof c.value === 'string' && expr === INLINE_STATUS[collection] && LITERAL_WORD.test(c.value)) {
+            // A literal, so the partial claim indexes can be used (see sqlite-schema.ts).
+            parts.push(`${expr} = '${c.value}'`);
+          } else {
             parts.push(`${expr} = ?`);
             params.push(toSqlValue(c.value));
           }
