@@ -17,6 +17,7 @@ import {
   ALL_COLLECTION_NAMES,
   EDGE_COLLECTION_NAMES,
   GLOBAL_COLLECTIONS,
+  JOB_STATUSES,
   WORKFLOW_COLLECTION_NAMES,
   collectionOf,
   isEdgeCollection,
@@ -56,8 +57,11 @@ interface Row {
 const META_FIELDS = new Set(['_key', '_id', '_rev']);
 const SEGMENT = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 const IN_CHUNK = 500;
-/** A value safe to write into SQL as a string literal (a job status), see INLINE_STATUS. */
-const LITERAL_WORD = /^[a-z_]{1,40}$/;
+/**
+ * Values written into SQL as string literals (see INLINE_STATUS): the job statuses only, so they
+ * are safe to inline and a client's filter values cannot grow the statement cache.
+ */
+const LITERAL_STATUSES: ReadonlySet<unknown> = new Set<string>(JOB_STATUSES);
 
 function toSqlValue(v: unknown): unknown {
   if (typeof v === 'boolean') return v ? 1 : 0;
@@ -167,7 +171,7 @@ class SqliteCore {
       switch (c.op) {
         case '==':
           if (c.value === null || c.value === undefined) parts.push(`${expr} IS NULL`);
-          else if (typeof c.value === 'string' && expr === INLINE_STATUS[collection] && LITERAL_WORD.test(c.value)) {
+          else if (expr === INLINE_STATUS[collection] && LITERAL_STATUSES.has(c.value)) {
             // A literal, so the partial claim indexes can be used (see sqlite-schema.ts).
             parts.push(`${expr} = '${c.value}'`);
           } else {
