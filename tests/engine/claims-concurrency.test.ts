@@ -14,9 +14,10 @@ let srv: TestServer;
 let b: string;
 
 beforeAll(async () => {
-  // No lease loop: these compute nodes never heartbeat, and giving their jobs back is another
-  // suite's subject (it would hand the same job out twice here, legitimately).
-  srv = await startTestServer({ background: [] });
+  // The server as it runs, lease loop included, with a lease longer than the test: half the
+  // claims name no compute node and are never started, and giving those back after the lease
+  // (which would hand them out again, legitimately) is the lease suite's subject.
+  srv = await startTestServer({ flags: { leaseTimeoutSeconds: 3600 } });
   b = srv.baseUrl;
 });
 afterAll(async () => {
