@@ -30,6 +30,10 @@ let kind: LauncherKind | null | undefined;
 /** The launcher this machine can run: perl with POSIX, else bash with util-linux's `setsid -w`, else none (jobs are spawned directly). */
 export function launcherKind(): LauncherKind | null {
   if (kind === undefined) {
+    // WEFT_JOB_LAUNCHER=bash|perl|direct picks one (to run the fallbacks' tests where perl exists).
+    const forced = process.env['WEFT_JOB_LAUNCHER'];
+    if (forced === 'perl' || forced === 'bash') return (kind = forced);
+    if (forced === 'direct') return (kind = null);
     const ok = (file: string, args: string[]): boolean => spawnSync(file, args, { stdio: 'ignore', timeout: 5_000 }).status === 0;
     // Needs bash too: the jobs run under it.
     if (ok('bash', ['-c', 'true']) && ok('perl', ['-MPOSIX', '-e', 'POSIX::setsid(); exit 0'])) kind = 'perl';
