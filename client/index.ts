@@ -10,6 +10,7 @@
  * (see client/http.ts). Families of calls that only one program needs may live beside this file
  * and take a WeftClient.
  */
+import type { ResultBody } from '../graph/model.js';
 import { HttpTransport, type ClientOptions, type HttpMethod, type Query, type RequestOptions } from './http.js';
 
 export { HttpTransport, WeftApiError, WeftUnreachableError, type ClientOptions, type HttpMethod, type Query, type RequestOptions } from './http.js';
@@ -54,15 +55,8 @@ export interface IsCompleteResponse {
   needs_to_run_completion_script?: boolean;
 }
 
-/** The body of complete_job. */
-export interface ResultBody {
-  job_key: string;
-  run_id: number;
-  return_code: number;
-  exec_time_minutes: number;
-  completion_time: string;
-  status: string;
-}
+/** The body of complete_job (the model's shape). */
+export type { ResultBody };
 
 const PAGE = 10_000;
 

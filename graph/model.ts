@@ -405,6 +405,17 @@ export type FileDoc = z.infer<typeof FileSchema>;
 export type UserData = z.infer<typeof UserDataSchema>;
 export type ResourceRequirements = z.infer<typeof ResourceRequirementsSchema>;
 export type Result = z.infer<typeof ResultSchema>;
+
+/** The body of complete_job (a Result as a worker reports it); shared by the engine and the client. */
+export interface ResultBody {
+  job_key: string;
+  run_id: number;
+  return_code: number;
+  exec_time_minutes: number;
+  completion_time: string;
+  status: string;
+  [field: string]: unknown;
+}
 export type WorkerResources = z.infer<typeof WorkerResourcesSchema>;
 export type ComputeNode = z.infer<typeof ComputeNodeSchema>;
 export type JobProcessStats = z.infer<typeof JobProcessStatsSchema>;

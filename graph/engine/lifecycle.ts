@@ -19,7 +19,7 @@
  * whatever the status, so terminated with 0 is a success).
  */
 import { WeftError } from '../errors.js';
-import { COMPLETE_STATUSES, type JobStatus } from '../model.js';
+import { COMPLETE_STATUSES, type JobStatus, type ResultBody } from '../model.js';
 import type { Doc, GraphStore } from '../store/port.js';
 import { jobEvent, keyList, writeEvents, type EngineEvent } from './events.js';
 import { computeJobInputHash } from './input-hash.js';
@@ -93,15 +93,7 @@ export async function startJob(store: GraphStore, workflow: string, key: string,
   });
 }
 
-export interface ResultBody {
-  job_key: string;
-  run_id: number;
-  return_code: number;
-  exec_time_minutes: number;
-  completion_time: string;
-  status: string;
-  [field: string]: unknown;
-}
+export type { ResultBody };
 
 function checkResultBody(key: string, status: CompleteStatus, runId: number, result: ResultBody): void {
   const details: { path: string[]; message: string; rule: string }[] = [];
