@@ -17,6 +17,10 @@
  *
  * A failure is a result with return_code != 0, or a canceled job (Torc reads the return code
  * whatever the status, so terminated with 0 is a success).
+ *
+ * Shared by the Weft extensions: startJobsInTx (start_job's writes) is also what a claim with
+ * start_run_id runs for the jobs it claims (claims.ts), and complete_jobs applies each of its
+ * completions exactly as complete_job does (completeInTx), each in a transaction of its own.
  */
 import { WeftError } from '../errors.js';
 import { COMPLETE_STATUSES, type JobStatus, type ResultBody } from '../model.js';
