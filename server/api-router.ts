@@ -191,17 +191,28 @@ export class ApiRouter {
     const layers = (this.router as unknown as { stack: MatchLayer[] }).stack;
     if (this.fast === undefined || this.fast.size !== layers.length) this.fast = buildFastTable(layers, this.compiled);
     const segments = path.split('/');
-    for (const entry of this.fast.byCount.get(segments.length - 1) ?? this.fast.others) {
+    const count = segments.length - 1;
+    const key = `${method} ${count}`;
+    let entries = this.fast.byMethod.get(key);
+    if (entries === undefined) {
+      // The layers of this segment count that the method can reach: a layer of another method
+      // is skipped by the router whether its path matches or not.
+      entries = (this.fast.byCount.get(count) ?? this.fast.others).filter((e) => e.layer.methods.length === 0 || e.layer.methods.includes(method));
+      this.fast.byMethod.set(key, entries);
+    }
+    for (const entry of entries) {
       let exact = true;
-      if (entry.segments) {
+      const want = entry.segments;
+      if (want) {
+        // Last segment first: where the routes of one shape differ.
         let matched = true;
-        for (let i = 0; i < entry.segments.length; i++) {
-          const want = entry.segments[i]!;
+        for (let i = want.length - 1; i >= 0; i--) {
+          const w = want[i]!;
           const got = segments[i + 1]!;
-          if (want.param !== undefined) {
+          if (w.param !== undefined) {
             if (got === '') matched = false;
-          } else if (got !== want.literal) {
-            if (got.length === want.literal.length && got.toLowerCase() === want.lower) exact = false;
+          } else if (got !== w.literal) {
+            if (got.length === w.literal.length && got.toLowerCase() === w.lower) exact = false;
             else matched = false;
           }
           if (!matched) break;
@@ -211,13 +222,10 @@ export class ApiRouter {
         if (!entry.layer.match(path)) continue;
         exact = false;
       }
-      if (entry.layer.methods.length === 0) return undefined;
-      if (!entry.layer.methods.includes(method)) continue;
-      if (entry.route === undefined || !exact) return undefined;
+      if (entry.layer.methods.length === 0 || entry.route === undefined || !exact) return undefined;
       const params: Record<string, string> = {};
-      const segs = entry.segments!;
-      for (let i = 0; i < segs.length; i++) {
-        const name = segs[i]!.param;
+      for (let i = 0; i < want!.length; i++) {
+        const name = want![i]!.param;
         if (name !== undefined) params[name] = safeDecodeURIComponent(segments[i + 1]!);
       }
       return { route: entry.route, params };
@@ -290,6 +298,8 @@ interface FastTable {
   size: number;
   byCount: Map<number, FastEntry[]>;
   others: FastEntry[];
+  /** `${method} ${segment count}` → the entries of byCount the method can reach, made on first use. */
+  byMethod: Map<string, FastEntry[]>;
 }
 
 /** A layer the segment matcher reproduces exactly: simple path, default case and slash rules. */
@@ -311,7 +321,7 @@ function buildFastTable(layers: MatchLayer[], compiled: Map<MatchLayer, Compiled
   });
   const counts = new Set(entries.filter((e) => e.segments).map((e) => e.segments!.length));
   const byCount = new Map([...counts].map((n) => [n, entries.filter((e) => !e.segments || e.segments.length === n)]));
-  return { size: layers.length, byCount, others: entries.filter((e) => !e.segments) };
+  return { size: layers.length, byCount, others: entries.filter((e) => !e.segments), byMethod: new Map() };
 }
 
 /**
