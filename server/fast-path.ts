@@ -95,7 +95,14 @@ export function fastPathHandler(opts: FastPathOptions): Handler {
     }
     const found = api.matchFast(method, path);
     if (found === undefined) return void koa(req, res);
-    void serve(opts, req, res, method, url, path, q < 0 ? '' : url.slice(q + 1), found, readBody);
+    serve(opts, req, res, method, url, path, q < 0 ? '' : url.slice(q + 1), found, readBody).catch((err: unknown) => {
+      // Only writing the answer itself can fail here (every other error is answered above).
+      opts.logger.error({ err, method, url }, 'request failed');
+      if (!res.headersSent) {
+        res.statusCode = 500;
+        res.end();
+      } else res.destroy();
+    });
   };
 }
 
@@ -111,7 +118,7 @@ async function serve(
   readBody: boolean,
 ): Promise<void> {
   const { logger } = opts;
-  const started = process.hrtime.bigint();
+  const started = logger.isLevelEnabled('debug') ? process.hrtime.bigint() : 0n;
   const reqId = requestIdFor(req.headers['x-request-id']);
   const log = lazyRequestLogger(logger, reqId);
   let status: number;
@@ -178,7 +185,7 @@ function standInContext(method: string, url: string, path: string, body: unknown
   const known: Record<string, unknown> = { method, url, path, params: found.params, request: { body }, state: { get log() { return log(); } } };
   return new Proxy(known, {
     get(target, prop) {
-      if (typeof prop === 'string' && prop in target) return target[prop];
+      if (typeof prop !== 'string' || prop === 'then' || prop in target) return Reflect.get(target, prop) as unknown;
       throw new Error(`${found.route.spec.method.toUpperCase()} ${found.route.spec.path} reads ctx.${String(prop)}, which the fast path does not have: declare the route with koa: true`);
     },
     set(_target, prop) {
@@ -215,7 +222,6 @@ function readText(req: IncomingMessage, limit: number): Promise<string> {
       req.off('end', onEnd);
       req.off('error', onEnd);
       req.off('aborted', onAborted);
-      req.off('close', onClose);
       if (err) {
         req.unpipe();
         req.pause();
@@ -238,12 +244,10 @@ function readText(req: IncomingMessage, limit: number): Promise<string> {
       finish(null, text);
     };
     const onAborted = (): void => finish(httpError(400, 'request aborted', 'request.aborted'));
-    const onClose = (): void => finish(httpError(400, 'request aborted', 'request.aborted'));
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onEnd);
     req.on('aborted', onAborted);
-    req.on('close', onClose);
   });
 }
 
