@@ -113,7 +113,7 @@ export function createApp(opts: CreateAppOptions): WeftApp {
         koaRespond: (req, res, reqId, result) => {
           const ctx = internals.createContext(req, res);
           ctx.set('X-Request-Id', reqId);
-          void internals.handleRequest(ctx, async () => {
+          return internals.handleRequest(ctx, async () => {
             ctx.status = 200;
             ctx.body = result;
           });

@@ -48,7 +48,7 @@ export interface FastPathOptions {
    * Answer a handler's result that is not JSON (a string, a Buffer, a stream...) as Koa would:
    * status 200, X-Request-Id, the body set on a Koa context and sent by Koa's respond.
    */
-  koaRespond(req: IncomingMessage, res: ServerResponse, reqId: string, result: unknown): void;
+  koaRespond(req: IncomingMessage, res: ServerResponse, reqId: string, result: unknown): Promise<void>;
 }
 
 /** Content-Type values (lower-cased) that both koa-body and the route's 415 check read as JSON. */
@@ -149,7 +149,8 @@ async function serve(
       return;
     }
     if (!isJsonBody(result)) {
-      opts.koaRespond(req, res, reqId, result);
+      await opts.koaRespond(req, res, reqId, result);
+      logRequestEnd(logger, log, started, method, url, res.statusCode);
       return;
     }
     status = 200;
