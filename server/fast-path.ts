@@ -148,13 +148,14 @@ async function serve(
       logRequestEnd(logger, log, started, method, url, 204);
       return;
     }
-    if (!isJsonBody(result)) {
+    status = 200;
+    text = isJsonBody(result) ? jsonOrUndefined(result) : undefined;
+    if (text === undefined) {
+      // Not JSON (a string, a Buffer, a stream...) or not serialisable: Koa's respond answers it.
       await opts.koaRespond(req, res, reqId, result);
       logRequestEnd(logger, log, started, method, url, res.statusCode);
       return;
     }
-    status = 200;
-    text = JSON.stringify(result);
   } catch (raw) {
     const answer = errorAnswer(raw, logger, method, url);
     status = answer.status;
@@ -167,6 +168,14 @@ async function serve(
   res.writeHead(status, head);
   res.end(text);
   logRequestEnd(logger, log, started, method, url, status);
+}
+
+function jsonOrUndefined(value: unknown): string | undefined {
+  try {
+    return JSON.stringify(value) as string | undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A body Koa would send as JSON (ctx.body of any other kind of value is sent by Koa). */

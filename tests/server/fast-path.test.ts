@@ -123,6 +123,7 @@ function addTestRoutes(app: WeftApp): void {
   app.api.route({ method: 'get', path: '/test/null', summary: 'a null result' }, () => null);
   app.api.route({ method: 'get', path: '/test/nothing', summary: 'no result' }, () => undefined);
   app.api.route({ method: 'get', path: '/test/buffer', summary: 'a Buffer result' }, () => Buffer.from('bytes'));
+  app.api.route({ method: 'get', path: '/test/bigint', summary: 'a result JSON cannot hold' }, () => ({ n: 1n }));
   app.api.route({ method: 'post', path: '/test/raw', summary: 'the body as sent', body: z.looseObject({}), bodyRequired: false }, ({ ctx }) => ({
     raw: (ctx.request as { body?: unknown }).body ?? null,
   }));
@@ -287,6 +288,8 @@ describe('fast path and Koa answer the same', () => {
     const nothing = await same({ method: 'GET', path: '/test/nothing' }, { fast: true });
     expect(nothing.status).toBe(404);
     await same({ method: 'GET', path: '/test/buffer' }, { fast: true });
+    const bigint = await same({ method: 'GET', path: '/test/bigint' }, { fast: true });
+    expect(bigint.status).toBe(500);
     await same({ method: 'POST', path: '/test/raw', ...json({ a: [1, { b: null }] }) }, { fast: true });
     await same({ method: 'POST', path: '/test/raw' }, { fast: true });
     const header = await same({ method: 'GET', path: '/test/header', headers: { 'x-test': 'yes' } }, { fast: false });
