@@ -217,6 +217,11 @@ describe('fast path and Koa answer the same', () => {
     await same({ method: 'GET', path: `/workflows/${wf}/jobs?name=j%201+x` }, { fast: true });
     await same({ method: 'GET', path: '/workflows??limit=1' }, { fast: true });
     await same({ method: 'GET', path: '/ping?a=%zz' }, { fast: true });
+    await same({ method: 'GET', path: '/workflows?__proto__=1' }, { fast: true });
+    await same({ method: 'GET', path: '/workflows?limit=' }, { fast: true });
+    await same({ method: 'GET', path: '/workflows?skip=0&limit=1&skip=1' }, { fast: true });
+    await same({ method: 'GET', path: '/workflows?a.b~c=d-e_f' }, { fast: true });
+    await same({ method: 'GET', path: '/workflows?limit=1+1' }, { fast: true });
   });
 
   it('bodies: good, malformed, scalar, empty, missing, BOM, __proto__, wrong type, oversized, chunked, compressed', async () => {
