@@ -28,7 +28,15 @@
  *
  * Routes are matched in registration order, so register a literal path
  * (`/workflow_specifications/example`) before a parameterised one (`/workflow_specifications/{key}`).
- * A handler that writes `ctx.body` itself (a stream) returns undefined.
+ * A handler that writes `ctx.body` itself (a stream) returns undefined, and its route is declared
+ * with `koa: true`.
+ *
+ * Two paths serve a declared route. The Koa app (server/app.ts) serves every request; in front of
+ * it the fast dispatcher (server/fast-path.ts) serves the plain ones (a route matched exactly, no
+ * body or a JSON one, no Content-Encoding) without building a Koa context, through the same
+ * validation and handler ({@link CompiledRoute.run}) and the same error answers. A handler may
+ * still read `ctx.request.body` (the body as sent) on the fast path; anything else of the Koa
+ * context needs `koa: true` on the route, which leaves it to Koa alone.
  */
 import { Router } from '@koa/router';
 import type { Context } from 'koa';
@@ -55,12 +63,45 @@ export interface RouteRequest<P, Q, B> {
   query: Out<Q>;
   body: Out<B>;
   deps: RouteDeps;
+  /**
+   * The Koa context. On the fast path only `ctx.request.body` (the body as sent) and `ctx.state.log`
+   * exist; a route that needs more is declared with `koa: true`.
+   */
   ctx: Context;
   /** Child logger with the request id. */
   log: Logger;
 }
 
 export type RouteHandler<P, Q, B> = (req: RouteRequest<P, Q, B>) => unknown;
+
+/** Route declaration: the documented spec plus how it is served. */
+export interface ApiRouteSpec extends RouteSpec {
+  /**
+   * The handler needs the Koa context beyond `ctx.request.body` (it reads headers or the request
+   * stream, or sets `ctx.body` to a stream): the route is served by Koa only, never by the fast
+   * dispatcher.
+   */
+  koa?: boolean;
+}
+
+/** The raw inputs of one request, as either path has them. */
+export interface RouteInput {
+  /** Decoded path parameters (as @koa/router decodes them). */
+  params: Record<string, string>;
+  /** The query as Koa parses it (a string, or an array for a repeated parameter). */
+  query: Record<string, string | string[] | undefined>;
+  /** The parsed JSON body, undefined when none was sent; read only when the route has a body. */
+  body(): unknown;
+  ctx(): Context;
+  log(): Logger;
+}
+
+/** A declared route, ready to serve on either path. */
+export interface CompiledRoute {
+  readonly spec: ApiRouteSpec;
+  /** Validate the inputs with the route's schemas, then call its handler: the handler's result. */
+  run(input: RouteInput): unknown;
+}
 
 const EmptyQuery = z.strictObject({});
 
@@ -69,9 +110,18 @@ export function toRouterPath(path: string): string {
   return path.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g, ':$1');
 }
 
+/** A route the fast dispatcher may serve, with the decoded path parameters of the request. */
+export interface FastMatch {
+  route: CompiledRoute;
+  params: Record<string, string>;
+}
+
 export class ApiRouter {
   readonly router: Router;
   readonly table = new RouteTable();
+  /** The router layer of each declared route. */
+  private readonly compiled = new Map<MatchLayer, CompiledRoute>();
+  private fast: FastTable | undefined;
 
   /** `prefix` is the base path every route is mounted under ('' = the root). */
   constructor(readonly deps: RouteDeps, prefix = '') {
@@ -81,37 +131,120 @@ export class ApiRouter {
 
   /** Declare, validate and document one route. */
   route<P extends z.ZodObject | undefined = undefined, Q extends z.ZodObject | undefined = undefined, B extends z.ZodType | undefined = undefined>(
-    spec: RouteSpec & { params?: P; query?: Q; body?: B },
+    spec: ApiRouteSpec & { params?: P; query?: Q; body?: B },
     handler: RouteHandler<P, Q, B>,
   ): void {
     this.table.add(spec);
     const bodyRequired = spec.body !== undefined && (spec.bodyRequired ?? true);
     const querySchema = spec.query ?? EmptyQuery;
+    const deps = this.deps;
+    const route: CompiledRoute = {
+      spec,
+      run(input: RouteInput): unknown {
+        const params = (spec.params ? parseOrThrow('path', spec.params, input.params) : undefined) as Out<P>;
+        const query = (spec.query || hasKeys(input.query) ? parseOrThrow('query', querySchema, { ...input.query }) : undefined) as Out<Q>;
+        let body = undefined as Out<B>;
+        if (spec.body) {
+          const raw = input.body();
+          body = (raw === undefined && !bodyRequired ? undefined : parseOrThrow('body', spec.body, raw)) as Out<B>;
+        }
+        // `ctx` and `log` are read on demand: the request's child logger is made only when a handler logs.
+        return handler({
+          params,
+          query: (spec.query ? query : undefined) as Out<Q>,
+          body,
+          deps,
+          get ctx(): Context {
+            return input.ctx();
+          },
+          get log(): Logger {
+            return input.log();
+          },
+        });
+      },
+    };
     this.router[spec.method](toRouterPath(spec.path), async (ctx: Context) => {
-      const params = (spec.params ? parseOrThrow('path', spec.params, ctx.params ?? {}) : undefined) as Out<P>;
-      const query = (spec.query || Object.keys(ctx.query).length > 0 ? parseOrThrow('query', querySchema, { ...ctx.query }) : undefined) as Out<Q>;
-      let body = undefined as Out<B>;
-      if (spec.body) {
-        const raw = readBody(ctx);
-        body = (raw === undefined && !bodyRequired ? undefined : parseOrThrow('body', spec.body, raw)) as Out<B>;
-      }
-      const deps = this.deps;
-      // `log` is read on demand: the request's child logger is made only when a handler logs.
-      const result = await handler({
-        params,
-        query: (spec.query ? query : undefined) as Out<Q>,
-        body,
-        deps,
-        ctx,
-        get log(): Logger {
-          return (ctx.state.log as Logger | undefined) ?? deps.logger;
-        },
+      const result = await route.run({
+        params: (ctx.params ?? {}) as Record<string, string>,
+        query: ctx.query,
+        body: () => readBody(ctx),
+        ctx: () => ctx,
+        log: () => (ctx.state.log as Logger | undefined) ?? deps.logger,
       });
       if (result !== undefined) {
         ctx.status = 200;
         ctx.body = result;
       }
     });
+    const layers = (this.router as unknown as { stack: MatchLayer[] }).stack;
+    this.compiled.set(layers[layers.length - 1]!, route);
+  }
+
+  /**
+   * The declared route the router would run for `method` and `path` (a pathname without a
+   * trailing slash), when the fast dispatcher may serve it: the first layer of the router, in
+   * registration order, whose path and method match is a declared route without `koa: true`, and
+   * it matches with the same letter case. undefined in every other case (HEAD, no match, 405, a
+   * case-insensitive match, a middleware layer first...): Koa answers those.
+   */
+  matchFast(method: string, path: string): FastMatch | undefined {
+    const layers = (this.router as unknown as { stack: MatchLayer[] }).stack;
+    if (this.fast === undefined || this.fast.size !== layers.length) this.fast = buildFastTable(layers, this.compiled);
+    const segments = path.split('/');
+    const count = segments.length - 1;
+    const key = `${method} ${count}`;
+    let entries = this.fast.byMethod.get(key);
+    if (entries === undefined) {
+      // The layers of this segment count that the method can reach: a layer of another method
+      // is skipped by the router whether its path matches or not.
+      entries = (this.fast.byCount.get(count) ?? this.fast.others).filter((e) => e.layer.methods.length === 0 || e.layer.methods.includes(method));
+      this.fast.byMethod.set(key, entries);
+    }
+    for (const entry of entries) {
+      let exact = true;
+      const want = entry.segments;
+      if (want) {
+        // Last segment first: where the routes of one shape differ.
+        let matched = true;
+        for (let i = want.length - 1; i >= 0; i--) {
+          const w = want[i]!;
+          const got = segments[i + 1]!;
+          if (w.param !== undefined) {
+            if (got === '') matched = false;
+          } else if (got !== w.literal) {
+            if (got.length === w.literal.length && got.toLowerCase() === w.lower) exact = false;
+            else matched = false;
+          }
+          if (!matched) break;
+        }
+        if (!matched) continue;
+      } else {
+        if (!entry.layer.match(path)) continue;
+        exact = false;
+      }
+      if (entry.layer.methods.length === 0 || entry.route === undefined || !exact) return undefined;
+      const params: Record<string, string> = {};
+      for (let i = 0; i < want!.length; i++) {
+        const name = want![i]!.param;
+        if (name !== undefined) params[name] = safeDecodeURIComponent(segments[i + 1]!);
+      }
+      return { route: entry.route, params };
+    }
+    return undefined;
+  }
+}
+
+function hasKeys(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
+}
+
+/** @koa/router's decoding of a path parameter: decodeURIComponent, or the text as is when malformed. */
+function safeDecodeURIComponent(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
   }
 }
 
@@ -126,11 +259,11 @@ function readBody(ctx: Context): unknown {
   return (ctx.request as { body?: unknown }).body;
 }
 
-/** The part of a router layer the matcher reads. */
+/** The part of a router layer the matchers read. */
 interface MatchLayer {
   path: string;
   methods: string[];
-  opts: { end?: boolean };
+  opts: { end?: boolean; sensitive?: boolean; strict?: boolean; pathAsRegExp?: boolean };
   match(path: string): boolean;
 }
 
@@ -149,6 +282,46 @@ function segmentCount(path: string): number {
   const end = path.length > 1 && path.endsWith('/') ? path.length - 1 : path.length;
   for (let i = 0; i < end; i++) if (path.charCodeAt(i) === 47) n++;
   return n;
+}
+
+/** One layer as the fast matcher sees it. */
+interface FastEntry {
+  layer: MatchLayer;
+  /** The declared route of the layer, when the fast dispatcher may serve it. */
+  route?: CompiledRoute;
+  /** The path's segments for a simple layer; undefined: only the layer's regular expression can tell. */
+  segments?: { literal: string; lower: string; param?: undefined }[] | { param: string; literal?: undefined; lower?: undefined }[];
+}
+
+interface FastTable {
+  /** router.stack.length when built. */
+  size: number;
+  byCount: Map<number, FastEntry[]>;
+  others: FastEntry[];
+  /** `${method} ${segment count}` → the entries of byCount the method can reach, made on first use. */
+  byMethod: Map<string, FastEntry[]>;
+}
+
+/** A layer the segment matcher reproduces exactly: simple path, default case and slash rules. */
+function isSimple(l: MatchLayer): boolean {
+  return l.opts.end !== false && !l.opts.sensitive && !l.opts.strict && !l.opts.pathAsRegExp && typeof l.path === 'string' && SIMPLE_PATH.test(l.path);
+}
+
+function buildFastTable(layers: MatchLayer[], compiled: Map<MatchLayer, CompiledRoute>): FastTable {
+  const entries = layers.map((layer): FastEntry => {
+    const route = compiled.get(layer);
+    const entry: FastEntry = { layer, ...(route && !route.spec.koa ? { route } : {}) };
+    if (isSimple(layer)) {
+      entry.segments = layer.path
+        .slice(1)
+        .split('/')
+        .map((s) => (s.startsWith(':') ? { param: s.slice(1) } : { literal: s, lower: s.toLowerCase() })) as FastEntry['segments'];
+    }
+    return entry;
+  });
+  const counts = new Set(entries.filter((e) => e.segments).map((e) => e.segments!.length));
+  const byCount = new Map([...counts].map((n) => [n, entries.filter((e) => !e.segments || e.segments.length === n)]));
+  return { size: layers.length, byCount, others: entries.filter((e) => !e.segments), byMethod: new Map() };
 }
 
 /**

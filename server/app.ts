@@ -1,8 +1,12 @@
 /**
  * createApp: the Koa application (no listen). Middleware order: request logger → errors →
  * not-found → JSON body (size limit) → API router → allowed methods (405).
+ *
+ * `app.callback()` (and so `app.listen()`) is the fast dispatcher of server/fast-path.ts in front
+ * of that middleware: it serves the plain requests on declared routes itself, with the same
+ * answers, and hands everything else to Koa. `app.koaCallback()` is Koa alone.
  */
-import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import Koa from 'koa';
 import { koaBody } from 'koa-body';
 import type { Logger } from 'pino';
@@ -10,7 +14,9 @@ import type { GraphStore } from '../graph/store/port.js';
 import { ApiRouter } from './api-router.js';
 import type { ResolvedServerConfig } from './config.js';
 import { bodyError, errorMiddleware, notFoundMiddleware } from './errors.js';
+import { fastPathHandler } from './fast-path.js';
 import { buildOpenApiDocument } from './openapi.js';
+import { lazyRequestLogger, logRequestEnd, requestIdFor } from './request-context.js';
 import { registerAllRoutes } from './routes/index.js';
 import { WEFT_VERSION } from './version.js';
 
@@ -19,10 +25,21 @@ export interface CreateAppOptions {
   store: GraphStore;
   config: ResolvedServerConfig;
   logger: Logger;
+  /**
+   * Serve plain requests on declared routes without Koa (server/fast-path.ts). Default true;
+   * the environment variable WEFT_HTTP_FAST_PATH=0 turns it off (to compare the two paths).
+   */
+  fastPath?: boolean;
 }
 
+type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
 /** The Koa app plus its route table (for the OpenAPI document and tests). */
-export type WeftApp = Koa & { api: ApiRouter };
+export type WeftApp = Koa & {
+  api: ApiRouter;
+  /** The Koa middleware alone, without the fast dispatcher. */
+  koaCallback(): RequestHandler;
+};
 
 export function createApp(opts: CreateAppOptions): WeftApp {
   const { store, config, logger } = opts;
@@ -47,25 +64,20 @@ export function createApp(opts: CreateAppOptions): WeftApp {
 
   app.use(async (ctx, next) => {
     const started = process.hrtime.bigint();
-    const given = ctx.get('x-request-id');
-    const reqId = /^[A-Za-z0-9._:-]{1,128}$/.test(given) ? given : randomUUID();
-    // The child logger is made on first use: most requests never log at the configured level,
-    // and a pino child per request was a measurable part of a small request's CPU.
-    let child: Logger | undefined;
-    Object.defineProperty(ctx.state, 'log', { get: () => (child ??= logger.child({ reqId })), enumerable: true, configurable: true });
+    const reqId = requestIdFor(ctx.req.headers['x-request-id']);
+    const log = lazyRequestLogger(logger, reqId);
+    Object.defineProperty(ctx.state, 'log', { get: log, enumerable: true, configurable: true });
     ctx.set('X-Request-Id', reqId);
     await next();
-    if (logger.isLevelEnabled('debug')) {
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      (ctx.state.log as Logger).debug({ method: ctx.method, url: ctx.url, status: ctx.status, ms }, 'request');
-    }
+    logRequestEnd(logger, log, started, ctx.method, ctx.url, ctx.status);
   });
   app.use(errorMiddleware(logger));
   app.use(notFoundMiddleware());
+  const jsonLimit = Math.max(1, Math.floor(config.bodyLimitMb * 1024 * 1024));
   const parseBody = koaBody({
     json: true,
     jsonStrict: true,
-    jsonLimit: Math.max(1, Math.floor(config.bodyLimitMb * 1024 * 1024)),
+    jsonLimit,
     text: false,
     urlencoded: false,
     multipart: false,
@@ -83,5 +95,30 @@ export function createApp(opts: CreateAppOptions): WeftApp {
   app.use(api.router.routes());
   // Sets 405 + Allow for a known path with another method; notFoundMiddleware turns it into an error body.
   app.use(api.router.allowedMethods());
+
+  const koaCallback = app.callback.bind(app) as () => RequestHandler;
+  app.koaCallback = koaCallback;
+  const fast = opts.fastPath ?? process.env.WEFT_HTTP_FAST_PATH !== '0';
+  if (fast) {
+    const internals = app as unknown as {
+      createContext(req: IncomingMessage, res: ServerResponse): Koa.Context;
+      handleRequest(ctx: Koa.Context, fn: (ctx: Koa.Context) => Promise<void>): Promise<void>;
+    };
+    (app as { callback: () => RequestHandler }).callback = () =>
+      fastPathHandler({
+        api,
+        logger,
+        bodyLimit: jsonLimit,
+        koa: koaCallback(),
+        koaRespond: (req, res, reqId, result) => {
+          const ctx = internals.createContext(req, res);
+          ctx.set('X-Request-Id', reqId);
+          return internals.handleRequest(ctx, async () => {
+            ctx.status = 200;
+            ctx.body = result;
+          });
+        },
+      });
+  }
   return app;
 }

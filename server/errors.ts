@@ -101,24 +101,48 @@ export function errorBody(err: WeftError): ErrorBody {
   };
 }
 
+/** What an error answer consists of: status, JSON body and (for a stale revision) an ETag. */
+export interface ErrorAnswer {
+  status: number;
+  body: ErrorBody;
+  /** The ETag header value (quoted), on REVISION_CONFLICT only. */
+  etag?: string;
+}
+
+/**
+ * Map anything thrown while serving a request to its answer, logging it as every path does:
+ * a 5xx at error level with the original error, a 4xx at debug level. Both the Koa error
+ * middleware and the fast dispatcher (server/fast-path.ts) answer errors through this.
+ */
+export function errorAnswer(raw: unknown, logger: Logger, method: string, url: string): ErrorAnswer {
+  const err = toWeftError(raw);
+  const status = err.httpStatus;
+  if (status >= 500) {
+    logger.error({ err: raw, method, url, code: err.code }, 'request failed');
+  } else if (logger.isLevelEnabled('debug')) {
+    logger.debug({ method, url, code: err.code, msg: err.message }, 'request rejected');
+  }
+  const etag = err.code === 'REVISION_CONFLICT' && typeof err.extra?._rev === 'string' ? `"${err.extra._rev}"` : undefined;
+  return { status, body: errorBody(err), ...(etag === undefined ? {} : { etag }) };
+}
+
 /** Koa middleware: every error becomes a JSON error body with the status from the catalogue. */
 export function errorMiddleware(logger: Logger): Middleware {
   return async (ctx: Context, next) => {
     try {
       await next();
     } catch (raw) {
-      const err = toWeftError(raw);
-      const status = err.httpStatus;
-      if (status >= 500) {
-        logger.error({ err: raw, method: ctx.method, url: ctx.url, code: err.code }, 'request failed');
-      } else {
-        logger.debug({ method: ctx.method, url: ctx.url, code: err.code, msg: err.message }, 'request rejected');
-      }
-      ctx.status = status;
-      ctx.body = errorBody(err);
-      if (err.code === 'REVISION_CONFLICT' && typeof err.extra?._rev === 'string') ctx.set('ETag', `"${err.extra._rev}"`);
+      const answer = errorAnswer(raw, logger, ctx.method, ctx.url);
+      ctx.status = answer.status;
+      ctx.body = answer.body;
+      if (answer.etag !== undefined) ctx.set('ETag', answer.etag);
     }
   };
+}
+
+/** 404 ROUTE_NOT_FOUND for a request no route answered. */
+export function routeNotFound(method: string, path: string): WeftError {
+  return new WeftError('ROUTE_NOT_FOUND', `No route for ${method} ${path}`, { extra: { method, path } });
 }
 
 /** Fallback for paths no router answered. */
@@ -131,8 +155,6 @@ export function notFoundMiddleware(): Middleware {
         extra: { method: ctx.method, path: ctx.path, allow },
       });
     }
-    if (ctx.body === undefined && ctx.status === 404) {
-      throw new WeftError('ROUTE_NOT_FOUND', `No route for ${ctx.method} ${ctx.path}`, { extra: { method: ctx.method, path: ctx.path } });
-    }
+    if (ctx.body === undefined && ctx.status === 404) throw routeNotFound(ctx.method, ctx.path);
   };
 }

@@ -26,6 +26,8 @@ export interface StartServerOptions {
   handleSignals?: boolean;
   /** Background tasks to run while listening. Default BACKGROUND_TASKS (server/background.ts). */
   background?: readonly BackgroundTask[];
+  /** Serve plain requests without Koa (see createApp). Default true. */
+  fastPath?: boolean;
 }
 
 export interface RunningServer {
@@ -55,7 +57,7 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
   const store = opts.store ?? (await openStore(config));
   let server: Server;
   try {
-    const app = createApp({ store, config, logger });
+    const app = createApp({ store, config, logger, ...(opts.fastPath === undefined ? {} : { fastPath: opts.fastPath }) });
     server = app.listen({ host: config.host, port: config.port });
     await Promise.race([
       once(server, 'listening'),

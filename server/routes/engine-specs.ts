@@ -100,6 +100,8 @@ export function registerEngineSpecsRoutes(api: ApiRouter): void {
       body: SpecBody,
       bodyRequired: false,
       response: WorkflowSchema,
+      // The middleware above reads the request stream (JSON5, YAML): Koa serves this route.
+      koa: true,
     },
     ({ deps, body }) => {
       if (body === undefined) {
