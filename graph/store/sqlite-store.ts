@@ -277,10 +277,16 @@ class SqliteCore {
     return { _key: key, _id: `${collection}/${key}`, _rev: rev, ...body };
   }
 
-  removeEdgesOf(id: string): void {
+  /**
+   * The edges that touch a vertex of `workflow`. An edge lives in the workflow of its ends, so
+   * the edge indexes are (workflow, efrom) and (workflow, eto) and this names the workflow too.
+   */
+  removeEdgesOf(workflow: string | null, id: string): void {
+    const wf = this.wfClause(workflow);
+    const params = this.wfParams(workflow);
     for (const e of EDGE_COLLECTION_NAMES) {
-      this.stmt(`DELETE FROM "${e}" WHERE efrom = ?`).run(id);
-      this.stmt(`DELETE FROM "${e}" WHERE eto = ?`).run(id);
+      this.stmt(`DELETE FROM "${e}" WHERE ${wf} AND efrom = ?`).run(...params, id);
+      this.stmt(`DELETE FROM "${e}" WHERE ${wf} AND eto = ?`).run(...params, id);
     }
   }
 
@@ -289,7 +295,7 @@ class SqliteCore {
     if (!row) return false;
     if (opts?.rev !== undefined && opts.rev !== row.rev) throw revisionConflict(`${collection}/${key}`, row.rev);
     this.stmt(`DELETE FROM "${collection}" WHERE rid = ?`).run(row.rid);
-    if (!isEdgeCollection(collection)) this.removeEdgesOf(`${collection}/${key}`);
+    if (!isEdgeCollection(collection)) this.removeEdgesOf(workflow, `${collection}/${key}`);
     return true;
   }
 
@@ -308,7 +314,7 @@ class SqliteCore {
         this.stmt(`DELETE FROM "${e}" WHERE workflow = ? AND (substr(efrom, 1, ?) = ? OR substr(eto, 1, ?) = ?)`).run(workflow, prefix.length, prefix, prefix.length, prefix);
       }
     } else {
-      for (const k of keys) this.removeEdgesOf(`${collection}/${k}`);
+      for (const k of keys) this.removeEdgesOf(workflow, `${collection}/${k}`);
     }
     return n;
   }
