@@ -158,7 +158,27 @@ describe('sqlite store query plans', () => {
     const indexes = (table: string) => (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? ORDER BY name`).all(table) as { name: string }[]).map((r) => r.name);
     expect(indexes('events')).toEqual(['ix_events_f_timestamp', 'sqlite_autoindex_events_1']);
     expect(indexes('results')).toEqual(['ix_results_workflow_f_job_key_f_run_id', 'sqlite_autoindex_results_1']);
-    for (const e of EDGE_COLLECTION_NAMES) expect(indexes(e)).toEqual([`ix_${e}_workflow_from`, `ix_${e}_workflow_to`, `sqlite_autoindex_${e}_1`]);
+    for (const e of EDGE_COLLECTION_NAMES) {
+      // executed: one `from` per compute node, read by it only when a node is removed (see sqlite-schema.ts).
+      const from = e === 'executed' ? [] : [`ix_${e}_workflow_from`];
+      expect(indexes(e)).toEqual([...from, `ix_${e}_workflow_to`, `sqlite_autoindex_${e}_1`]);
+    }
+  });
+
+  it('removing a compute node still removes the executed edges from it, and only those', async () => {
+    await store.insert('workflows', null, { _key: '900', name: 'nodes', user: 'u' });
+    const [n1, n2] = await store.insertMany('compute_nodes', '900', [{ hostname: 'a' }, { hostname: 'b' }]);
+    const jobs = await store.insertMany('jobs', '900', [{ name: 'x' }, { name: 'y' }, { name: 'z' }]);
+    await store.insertMany('executed', '900', [
+      { _from: n1!._id, _to: jobs[0]!._id },
+      { _from: n2!._id, _to: jobs[1]!._id },
+      { _from: n1!._id, _to: jobs[2]!._id },
+    ]);
+    expect((await store.edges('executed', '900', { from: n1!._id })).map((e) => e._to)).toEqual([jobs[0]!._id, jobs[2]!._id]);
+    expect(await store.remove('compute_nodes', '900', n1!._key)).toBe(true);
+    expect((await store.find('executed', '900')).items.map((e) => e._from)).toEqual([n2!._id]);
+    const steps = plan(db, 'DELETE FROM "executed" WHERE workflow = ? AND efrom = ?', ['900', n1!._id]).join(' | ');
+    expect(steps).toMatch(/^SEARCH executed USING INDEX ix_executed_workflow_to \(workflow=\?\)$/);
   });
 });
 
