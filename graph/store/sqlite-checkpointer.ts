@@ -48,8 +48,13 @@ const HANDOFF = 5;
 const MAIN_WANTS = 6;
 const SLOTS = 7;
 
-/** At most one checkpoint per this many ms while commits come in (copies batch up meanwhile). */
-const INTERVAL_MS = 50;
+/**
+ * At most one checkpoint per this many ms while commits come in. Pages written again and again
+ * (table and index tails, hot rows) are copied once per round, so a longer pace copies less: in
+ * process, 8,000 lifecycles, 50 ms cost 0.015 ms of CPU per lifecycle more than SQLite's automatic
+ * checkpoint every 1,000 pages, 200 ms the same as it.
+ */
+const INTERVAL_MS = 200;
 /** No commit for this long: truncate the WAL. */
 const IDLE_MS = 1_000;
 /**

@@ -30,7 +30,7 @@ describe('sqlite store after kill -9', () => {
     try {
       wf = (await post(`${server.url}/workflows`, { name: 'crash' }))._key;
       const files = `${server.url}/workflows/${wf}/files`;
-      // Writes for a while (the thread checkpoints every 50 ms while commits come in), then a pause
+      // Writes for a while (the thread checkpoints while commits come in), then a pause
       // long enough for the idle TRUNCATE, then writes again until the kill.
       const writeFor = async (ms: number, tag: string) => {
         const until = Date.now() + ms;
