@@ -80,6 +80,20 @@ describe('sqlite checkpoint thread', () => {
     }
   });
 
+  it('a thread that dies gives the connection SQLite\'s automatic checkpoint back', async () => {
+    const store = new SqliteGraphStore({ path });
+    await store.open();
+    await writeMany(store, 5);
+    const worker = (store as unknown as { checkpointer: { worker: { terminate(): Promise<number> } } }).checkpointer.worker;
+    await worker.terminate();
+    expect(await until(() => store.checkpointStats?.running === false, 5_000)).toBe(true);
+    expect(store.database.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
+    await writeMany(store, 5);
+    expect(await store.count('events', '1')).toBe(80);
+    await store.close();
+    expect(existsSync(`${path}-wal`)).toBe(false);
+  });
+
   it('a reader that holds its snapshot does not break writes; the WAL is bounded again once it lets go', async () => {
     const maxWalBytes = 8 * 1024 * 1024;
     const store = new SqliteGraphStore({ path, checkpointTuning: { hardFrames: 400, smallFrames: 64, intervalMs: 5, idleMs: 60_000, maxWalBytes } });
