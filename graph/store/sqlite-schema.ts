@@ -4,7 +4,7 @@
  * metadata). Edge tables add `efrom`/`eto`. Hot fields are virtual generated columns over the
  * JSON so they can be indexed while the document stays one JSON value.
  */
-import { ALL_COLLECTION_NAMES, isEdgeCollection, type CollectionName } from '../model.js';
+import { ALL_COLLECTION_NAMES, EDGE_COLLECTION_NAMES, isEdgeCollection, type CollectionName } from '../model.js';
 
 /** Dotted field path → generated column name, per collection. */
 export const HOT_FIELDS: Partial<Record<CollectionName, Readonly<Record<string, string>>>> = {
@@ -70,15 +70,47 @@ const EXTRA_INDEXES: Partial<Record<CollectionName, readonly ExtraIndex[]>> = {
 export const INLINE_STATUS: Partial<Record<CollectionName, string>> = { jobs: 'f_status' };
 
 /**
- * Hot columns that get no (workflow, column) index of their own: they are only read through the
- * composite indexes above, and every index costs each write of the document (initializing
+ * Hot columns that get no (workflow, column) index of their own: they are read through the
+ * composite indexes above (or, events' category, through another index), and every index costs each write of the document (initializing
  * 100,000 jobs: 11 job indexes 6.4 s, 7 indexes 4.8 s). Files made before this drop them.
  */
 const COMPOSITE_ONLY: Partial<Record<CollectionName, readonly string[]>> = {
   jobs: ['f_gpus', 'f_runtime', 'f_memory', 'f_scheduler'],
   // (workflow, job_key) is a prefix of (workflow, job_key, run_id): a second b-tree per result for nothing.
-  results: ['f_job_key'],
+  // Results are read by (job, run) and by job, or listed whole; a run_id filter alone walks the
+  // workflow's entries of the composite index (not the table).
+  results: ['f_job_key', 'f_run_id'],
+  // Events are read after a timestamp, with or without a category: (workflow, timestamp) serves
+  // both (the category is checked on the rows in the timestamp range), and an event is inserted
+  // ~2.25 times per job lifecycle, so every index on it is paid on the hot path.
+  events: ['f_category'],
 };
+
+/**
+ * Collections written on the hot path of a job lifecycle (per job ~2.25 events, 1 result, 1
+ * executed and 1 returned edge) that get no (workflow) index: another index starts with
+ * `workflow` and serves the same lookups and deletes (a workflow's documents, delete of a
+ * workflow). The one thing a (workflow) index gives on top is insertion order within a workflow
+ * for free: a plain list of these collections sorts the workflow's matches instead (one sort
+ * per query, bounded by skip + limit). Jobs keep theirs: a job is inserted once, and UPDATEs of
+ * the body never touch an index on `workflow` alone.
+ *
+ * Edge tables: (workflow, efrom) and (workflow, eto) in place of (efrom), (eto) and (workflow).
+ * Every edge query of the store names the workflow, including the cascade when a vertex goes (an
+ * edge lives in the workflow of its ends: the server checks both ends are documents of the
+ * workflow, and no edge collection has an end in a global collection).
+ */
+const NO_WORKFLOW_INDEX: ReadonlySet<string> = new Set<string>(['events', 'results', ...EDGE_COLLECTION_NAMES]);
+
+/**
+ * Edge collections with no (workflow, efrom) index. `executed` (compute node → job, one per job
+ * started) has few `from` values, one per compute node, and each takes its new edges at the end of
+ * its own range of the index: a commit of a few job starts from different nodes dirtied a leaf
+ * page per node (14% of all WAL pages a job lifecycle wrote, 1 page per lifecycle). Nothing reads
+ * it by `from` but the cascade when one compute node is removed (a rare call of the generic API),
+ * which then walks the workflow's executed edges in (workflow, eto).
+ */
+const NO_FROM_INDEX: ReadonlySet<string> = new Set<string>(['executed']);
 
 /** Indexes older versions created that nothing reads any more (or that are now partial, under another name). */
 const DROPPED_INDEXES = [
@@ -86,6 +118,8 @@ const DROPPED_INDEXES = [
   'ix_jobs_workflow_f_status_f_gpus_DESC_f_runtime_DESC_f_memory_DESC',
   'ix_jobs_workflow_f_status_f_gpus_DESC_f_memory_DESC_f_runtime_DESC',
   'ix_jobs_workflow_f_status_json_extract_body_internal_num_cpus_',
+  // Replaced by (workflow, efrom) and (workflow, eto); see NO_WORKFLOW_INDEX.
+  ...EDGE_COLLECTION_NAMES.flatMap((e) => [`ix_${e}_from`, `ix_${e}_to`]),
 ];
 
 export function jsonPath(field: string): string {
@@ -109,7 +143,8 @@ export function schemaStatements(): string[] {
       cols.push(`${col} GENERATED ALWAYS AS (json_extract(body, '${jsonPath(field)}')) VIRTUAL`);
     }
     out.push(`CREATE TABLE IF NOT EXISTS "${name}" (${cols.join(', ')})`);
-    out.push(`CREATE INDEX IF NOT EXISTS "ix_${name}_workflow" ON "${name}" (workflow)`);
+    if (NO_WORKFLOW_INDEX.has(name)) out.push(`DROP INDEX IF EXISTS "ix_${name}_workflow"`);
+    else out.push(`CREATE INDEX IF NOT EXISTS "ix_${name}_workflow" ON "${name}" (workflow)`);
     for (const col of Object.values(hot)) {
       if (COMPOSITE_ONLY[name]?.includes(col)) out.push(`DROP INDEX IF EXISTS "ix_${name}_${col}"`);
       else out.push(`CREATE INDEX IF NOT EXISTS "ix_${name}_${col}" ON "${name}" (workflow, ${col})`);
@@ -119,8 +154,9 @@ export function schemaStatements(): string[] {
       out.push(`CREATE INDEX IF NOT EXISTS "${ixName}" ON "${name}" (${idx.cols.join(', ')})${idx.where ? ` WHERE ${idx.where}` : ''}`);
     }
     if (isEdgeCollection(name)) {
-      out.push(`CREATE INDEX IF NOT EXISTS "ix_${name}_from" ON "${name}" (efrom)`);
-      out.push(`CREATE INDEX IF NOT EXISTS "ix_${name}_to" ON "${name}" (eto)`);
+      if (NO_FROM_INDEX.has(name)) out.push(`DROP INDEX IF EXISTS "ix_${name}_workflow_from"`);
+      else out.push(`CREATE INDEX IF NOT EXISTS "ix_${name}_workflow_from" ON "${name}" (workflow, efrom)`);
+      out.push(`CREATE INDEX IF NOT EXISTS "ix_${name}_workflow_to" ON "${name}" (workflow, eto)`);
     }
   }
   for (const ix of DROPPED_INDEXES) out.push(`DROP INDEX IF EXISTS "${ix}"`);

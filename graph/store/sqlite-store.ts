@@ -39,11 +39,20 @@ import type {
   Where,
   WriteOptions,
 } from './port.js';
+import { WalCheckpointer, type CheckpointStats, type CheckpointTuning } from './sqlite-checkpointer.js';
 import { HOT_FIELDS, INLINE_STATUS, jsonPath, schemaStatements } from './sqlite-schema.js';
 
 export interface SqliteGraphStoreOptions {
   /** Database file path, or ':memory:' (unit tests only). */
   path: string;
+  /**
+   * Who copies the WAL into the database file: 'thread' (default for a file: a worker thread,
+   * see sqlite-checkpointer.ts) or 'inline' (SQLite's automatic checkpoint, in the COMMIT that
+   * passes 1,000 pages). WEFT_SQLITE_CHECKPOINT=inline sets the default (for comparisons).
+   */
+  checkpoint?: 'thread' | 'inline';
+  /** The checkpoint thread's pace and bounds (tests; see sqlite-checkpointer.ts for the defaults). */
+  checkpointTuning?: Partial<CheckpointTuning>;
 }
 
 interface Row {
@@ -277,10 +286,16 @@ class SqliteCore {
     return { _key: key, _id: `${collection}/${key}`, _rev: rev, ...body };
   }
 
-  removeEdgesOf(id: string): void {
+  /**
+   * The edges that touch a vertex of `workflow`. An edge lives in the workflow of its ends, so
+   * the edge indexes are (workflow, efrom) and (workflow, eto) and this names the workflow too.
+   */
+  removeEdgesOf(workflow: string | null, id: string): void {
+    const wf = this.wfClause(workflow);
+    const params = this.wfParams(workflow);
     for (const e of EDGE_COLLECTION_NAMES) {
-      this.stmt(`DELETE FROM "${e}" WHERE efrom = ?`).run(id);
-      this.stmt(`DELETE FROM "${e}" WHERE eto = ?`).run(id);
+      this.stmt(`DELETE FROM "${e}" WHERE ${wf} AND efrom = ?`).run(...params, id);
+      this.stmt(`DELETE FROM "${e}" WHERE ${wf} AND eto = ?`).run(...params, id);
     }
   }
 
@@ -289,7 +304,7 @@ class SqliteCore {
     if (!row) return false;
     if (opts?.rev !== undefined && opts.rev !== row.rev) throw revisionConflict(`${collection}/${key}`, row.rev);
     this.stmt(`DELETE FROM "${collection}" WHERE rid = ?`).run(row.rid);
-    if (!isEdgeCollection(collection)) this.removeEdgesOf(`${collection}/${key}`);
+    if (!isEdgeCollection(collection)) this.removeEdgesOf(workflow, `${collection}/${key}`);
     return true;
   }
 
@@ -308,7 +323,7 @@ class SqliteCore {
         this.stmt(`DELETE FROM "${e}" WHERE workflow = ? AND (substr(efrom, 1, ?) = ? OR substr(eto, 1, ?) = ?)`).run(workflow, prefix.length, prefix, prefix.length, prefix);
       }
     } else {
-      for (const k of keys) this.removeEdgesOf(`${collection}/${k}`);
+      for (const k of keys) this.removeEdgesOf(workflow, `${collection}/${k}`);
     }
     return n;
   }
@@ -521,7 +536,10 @@ interface CommitGroup {
 /** The embedded default store. */
 export class SqliteGraphStore extends SqliteOps {
   private coreRef: SqliteCore | undefined;
+  private checkpointer: WalCheckpointer | undefined;
   private readonly path: string;
+  private readonly checkpointMode: 'thread' | 'inline';
+  private readonly checkpointTuning: Partial<CheckpointTuning>;
   /** Tail of the queue of writers waiting for the open transaction to finish. */
   private txTail: Promise<void> = Promise.resolve();
   private txOpen = false;
@@ -542,12 +560,15 @@ export class SqliteGraphStore extends SqliteOps {
     super(core, runWrite, runTx, options.path !== ':memory:');
     self = this;
     this.path = options.path;
+    this.checkpointMode = options.checkpoint ?? (process.env.WEFT_SQLITE_CHECKPOINT === 'inline' ? 'inline' : 'thread');
+    this.checkpointTuning = options.checkpointTuning ?? {};
   }
 
   override async open(): Promise<void> {
     if (this.coreRef) return;
     const c = new SqliteCore(this.path);
     c.init();
+    if (this.path !== ':memory:' && this.checkpointMode === 'thread') this.checkpointer = new WalCheckpointer(c.db, this.path, this.checkpointTuning);
     this.coreRef = c;
   }
 
@@ -556,8 +577,18 @@ export class SqliteGraphStore extends SqliteOps {
       if (this.txOpen) await this.txTail;
       else this.flush();
     }
+    // The thread's connection closes first, so the main one is the last: SQLite checkpoints the
+    // whole WAL and deletes it when the last connection closes.
+    const checkpointer = this.checkpointer;
+    this.checkpointer = undefined;
+    await checkpointer?.stop();
     this.coreRef?.db.close();
     this.coreRef = undefined;
+  }
+
+  /** WAL checkpoint counters (diagnostics and tests); null without the checkpoint thread. */
+  get checkpointStats(): CheckpointStats | null {
+    return this.checkpointer?.stats() ?? null;
   }
 
   /** The raw better-sqlite3 handle, for benchmarks' baselines and diagnostics only. */
@@ -660,6 +691,7 @@ export class SqliteGraphStore extends SqliteOps {
       return;
     }
     for (const w of group.waiters) w.resolve();
+    this.checkpointer?.afterCommit(() => core.stmt('PRAGMA wal_checkpoint(PASSIVE)').get() as { busy: number; log: number; checkpointed: number });
   }
 
   private failGroup(group: CommitGroup, err: unknown): void {
