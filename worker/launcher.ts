@@ -10,8 +10,9 @@
  * `E <id> <status>` when it ends (one short line each, so concurrent writes never interleave).
  * The job runs as `bash -c <script>` in its own session and process group, with the pid the
  * launcher reports. No `setpriv --pdeathsig` here: the job's parent is the launcher, not the
- * worker, so it would not fire when the worker dies; the orphan reaper (reaper.ts) kills the job
- * groups of a worker that died instead. The exit status is what `wait` gives: 128+N when signal N
+ * worker, so it would not fire when the worker dies; the perl launcher kills the job groups of a
+ * worker that died itself (its stdin ends without the orderly-stop record), with the bash one the
+ * orphan reaper (reaper.ts) does. The exit status is what `wait` gives: 128+N when signal N
  * ended it (reported as -N, the convention of the reference worker).
  *
  * Two implementations of the same protocol, the first that runs here:
@@ -53,10 +54,18 @@ export function launcherUsable(): boolean {
 // never inside a print. SIGCHLD is
 // blocked from before the fork until the pid is recorded and `S` printed, so an `E` never comes
 // before its `S`; the child unblocks it (the mask survives exec).
+// Four empty fields ask for an orderly stop: at the end of stdin the launcher waits for its jobs.
+// The end of stdin without them means the worker died (even by SIGKILL: the kernel closes the
+// pipe): the launcher SIGKILLs every job's process group it still runs, so no job outlives its
+// worker (this launcher is the orphan reaper; it runs in its own session, so a signal to the
+// worker's process group does not reach it). SIGPIPE is ignored so a dead worker's pipe cannot
+// kill it first; jobs get the default back.
 const PERL_SCRIPT = `
 use strict; use warnings; use POSIX ();
 $| = 1;
+$SIG{PIPE} = 'IGNORE';
 my %id_of;
+my $orderly = 0;
 my $chld = POSIX::SigSet->new(POSIX::SIGCHLD());
 sub ended { my ($p, $s) = @_; my $id = delete $id_of{$p}; return unless defined $id;
   my $st = ($s & 127) ? 128 + ($s & 127) : ($s >> 8); print "E $id $st\\n"; }
@@ -71,11 +80,13 @@ READ: for (;;) {
     push @f, substr($buf, 0, $i); substr($buf, 0, $i + 1) = '';
     next if @f < 4;
     my ($id, $out, $err, $script) = splice(@f, 0, 4);
+    if ($id eq '') { $orderly = 1; next; }
     POSIX::sigprocmask(POSIX::SIG_BLOCK(), $chld);
     my $pid = fork();
     if (!defined $pid) { print "E $id 127\\n"; }
     elsif ($pid == 0) {
       POSIX::sigaction(POSIX::SIGCHLD(), POSIX::SigAction->new('DEFAULT'));
+      $SIG{PIPE} = 'DEFAULT';
       POSIX::sigprocmask(POSIX::SIG_UNBLOCK(), $chld);
       POSIX::setsid();
       open(STDIN, '<', '/dev/null') or POSIX::_exit(1);
@@ -88,6 +99,7 @@ READ: for (;;) {
 }
 POSIX::sigaction(POSIX::SIGCHLD(), POSIX::SigAction->new('DEFAULT'));
 reap();
+if (!$orderly) { kill('KILL', -$_) for keys %id_of; }
 while (%id_of) { my $p = waitpid(-1, 0); last if $p <= 0; ended($p, $?); }
 `;
 
@@ -117,10 +129,14 @@ export class JobLauncher {
   private seq = 0;
   private dead = false;
 
+  /** Whether this launcher kills its jobs' process groups when the worker dies (perl does; see PERL_SCRIPT). */
+  reapsOrphans = false;
+
   /** Start the launcher with the environment every job starts from. */
   start(env: NodeJS.ProcessEnv, as: LauncherKind = launcherKind() ?? 'bash'): void {
     const [file, args] = as === 'perl' ? ['perl', ['-e', PERL_SCRIPT]] : ['bash', ['-c', BASH_SCRIPT]];
-    this.child = spawn(file, args, { env, stdio: ['pipe', 'pipe', 'inherit'] });
+    this.reapsOrphans = as === 'perl';
+    this.child = spawn(file, args, { env, stdio: ['pipe', 'pipe', 'inherit'], detached: as === 'perl' });
     this.child.stdout!.setEncoding('utf8');
     this.child.stdout!.on('data', (chunk: string) => this.onData(chunk));
     this.child.stdin!.on('error', () => {
@@ -154,7 +170,7 @@ export class JobLauncher {
   async stop(): Promise<void> {
     const c = this.child;
     if (!c || this.dead) return;
-    c.stdin!.end();
+    c.stdin!.end(this.reapsOrphans ? '\0\0\0\0' : undefined);
     await new Promise<void>((resolve) => {
       const t = setTimeout(() => {
         c.kill('SIGKILL');

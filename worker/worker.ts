@@ -178,8 +178,9 @@ export class Worker {
     });
     this.outputs = await loadDeclaredOutputs(this.client, this.workflow);
     this.reporter = new Reporter({ client: this.client, workflow: this.workflow, nodeKey: this.nodeKey, log: this.log, onSettled: () => this.wake() });
-    this.reaper.start();
     if (this.o.launcher !== 'spawn' && launcherUsable()) this.launcher.start(this.baseEnv);
+    // The perl launcher kills its jobs when the worker dies; otherwise the reaper process does.
+    if (!this.launcher.reapsOrphans) this.reaper.start();
     this.node.startHeartbeat(this.heartbeatMs);
     this.log.info(
       { computeNode: this.nodeKey, runId: this.runId, cpus: this.res.numCpus, memoryGb: this.res.memoryGb, gpus: this.res.gpuIds, endTime: this.endMs === null ? null : new Date(this.endMs).toISOString(), sources: this.res.sources },
@@ -433,7 +434,7 @@ export class Worker {
       outputDir: this.outputDir,
       env: this.baseEnv,
       jobEnv,
-      ...(this.launcher.alive ? { launcher: this.launcher } : {}),
+      ...(this.launcherOrReaper() ? { launcher: this.launcher } : {}),
       onStart: (pid) => {
         this.reaper.add(pid);
         this.sampler.track(job._key, pid);
@@ -473,6 +474,13 @@ export class Worker {
   }
 
 
+
+  /** Whether to start jobs through the launcher; when it has died, jobs are spawned and the reaper guards them. */
+  private launcherOrReaper(): boolean {
+    if (this.launcher.alive) return true;
+    this.reaper.start();
+    return false;
+  }
 
   private onExit(rj: RunningJob, exit: JobExit, stats: ReturnType<ProcessTreeSampler['untrack']>): void {
     const status = rj.stopStatus ?? 'done';
