@@ -58,6 +58,50 @@ export interface IsCompleteResponse {
 /** The body of complete_job (the model's shape). */
 export type { ResultBody };
 
+/** How a job ended (complete_job's {status}). */
+export type CompleteStatus = 'done' | 'canceled' | 'terminated';
+
+/** One completion of complete_jobs: complete_job's path parameters and its Result body. */
+export interface JobCompletion {
+  job_key: string;
+  status: CompleteStatus;
+  /** The job's `_rev` as the caller last read it (the start's answer). */
+  rev: string;
+  run_id: number;
+  compute_node_key: string;
+  result: ResultBody;
+}
+
+/** The claim complete_jobs makes after its completions (prepare_jobs_for_submission's parameters). */
+export interface CompleteJobsClaim {
+  compute_node_key: string;
+  resources: WorkerResources;
+  limit?: number;
+  sort_method?: SortMethod;
+  /** Also start the claimed jobs with this run_id: they come back `submitted`. */
+  start_run_id?: number;
+}
+
+/** The error object of an error response (`{error: ApiErrorObject}`). */
+export interface ApiErrorObject {
+  code: string;
+  message: string;
+  details: { path: (string | number)[]; message: string; rule?: string }[];
+  retryable: boolean;
+  [extra: string]: unknown;
+}
+
+/** One completion's answer, in request order: the job, or what complete_job would have answered. */
+export type CompleteJobsItem = { job_key: string; status: 200; job: Doc; error?: undefined } | { job_key: string; status: number; error: ApiErrorObject; job?: undefined };
+
+export interface CompleteJobsResponse {
+  items: CompleteJobsItem[];
+  /** Present when a claim was asked for. */
+  claimed?: { jobs: Doc[]; reason: string };
+  /** Why the claim was refused after the completions were applied (rare: the run changed meanwhile). */
+  claim_error?: ApiErrorObject;
+}
+
 const PAGE = 10_000;
 
 function enc(s: string): string {
@@ -175,18 +219,31 @@ export class WeftClient {
 
   // ---- the worker's calls --------------------------------------------------------------------
   // Each takes optional RequestOptions last (an AbortSignal, a retry window of its own).
-  /** Claim ready jobs that fit `resources`; `compute_node_key` makes this node their holder. */
+  /**
+   * Claim ready jobs that fit `resources`; `compute_node_key` makes this node their holder.
+   * `start_run_id` (with `compute_node_key`) also starts them in the same transaction: they come
+   * back `submitted` with their current `_rev`, and need no start_job.
+   */
   prepareJobsForSubmission(
     workflow: string,
     resources: WorkerResources,
-    opts: { sort_method?: SortMethod; limit?: number; compute_node_key?: string } = {},
+    opts: { sort_method?: SortMethod; limit?: number; compute_node_key?: string; start_run_id?: number } = {},
     req: RequestOptions = {},
   ): Promise<{ jobs: Doc[]; reason?: string }> {
     return this.request('POST', `/workflows/${enc(workflow)}/prepare_jobs_for_submission`, { ...req, body: resources, query: opts });
   }
-  /** Claim up to `limit` ready jobs whatever their requirements. */
-  prepareNextJobsForSubmission(workflow: string, limit = 1, opts: { compute_node_key?: string } = {}, req: RequestOptions = {}): Promise<{ jobs: Doc[] }> {
+  /** Claim up to `limit` ready jobs whatever their requirements (`start_run_id`: and start them). */
+  prepareNextJobsForSubmission(workflow: string, limit = 1, opts: { compute_node_key?: string; start_run_id?: number } = {}, req: RequestOptions = {}): Promise<{ jobs: Doc[] }> {
     return this.request('POST', `/workflows/${enc(workflow)}/prepare_next_jobs_for_submission`, { ...req, query: { limit, ...opts } });
+  }
+  /**
+   * Report many job ends in one request (at most 1,000), each with complete_job's rules and
+   * answer (items in order: 200 with the job, or the 4xx complete_job would have given, such as
+   * 409 for a stale rev); then, with `claim`, claim (and with start_run_id start) the next jobs,
+   * including those the completions just unblocked. A retried identical batch answers 200 items.
+   */
+  completeJobs(workflow: string, completions: readonly JobCompletion[], claim?: CompleteJobsClaim, req: RequestOptions = {}): Promise<CompleteJobsResponse> {
+    return this.request('POST', `/workflows/${enc(workflow)}/complete_jobs`, { ...req, body: claim ? { completions, claim } : { completions } });
   }
   prepareJobsForScheduling(workflow: string): Promise<{ schedulers: Record<string, unknown>[] }> {
     return this.request('POST', `/workflows/${enc(workflow)}/prepare_jobs_for_scheduling`);

@@ -13,10 +13,17 @@
  * A claimed job records who holds it: `internal.compute_node_key` (when the worker passes its
  * compute node) and `internal.claimed_at` (epoch ms), which the lease loop reads. One event per
  * non-empty claim, in the same transaction.
+ *
+ * Claim and start (Weft extension): with `startRunId` (and the worker's compute node) each
+ * claimed job is also started in the same transaction, exactly as start_job does
+ * (lifecycle.ts startJobsInTx): the caller receives `submitted` jobs and skips one request per
+ * job. The run_id is checked before anything is claimed; the workflow status and the compute
+ * node are read once per claim.
  */
 import { WeftError } from '../errors.js';
 import { collectionOf, keyOf, type SortMethod } from '../model.js';
 import type { Condition, Doc, GraphStore } from '../store/port.js';
+import { starterOf, startJobsInTx, workflowRun, type Starter } from './lifecycle.js';
 import { PackingBudget, candidateComparator, capacityOf, needsOf, sortKeysOf, timeLimitSeconds } from './claims-packing.js';
 
 /** Statuses a worker may claim from (Torc: `scheduled` jobs are claimable like `ready` ones). */
@@ -41,6 +48,8 @@ export interface ClaimOptions {
   limit?: number;
   /** The claiming worker's compute node key (recorded on each job for the lease loop). */
   computeNodeKey?: string;
+  /** Start each claimed job too (as start_job with this run_id); needs computeNodeKey. */
+  startRunId?: number;
 }
 
 export interface ClaimResult {
@@ -70,24 +79,42 @@ export function schedulerIdsOf(given: string | null | undefined): string[] {
   return [...out];
 }
 
-async function isCanceled(tx: GraphStore, workflow: string): Promise<boolean> {
-  const status = await tx.get('workflow_statuses', null, workflow);
-  return status?.is_canceled === true;
+/**
+ * What every claim transaction reads first, once: whether the workflow is canceled and, for a
+ * claim that also starts, the node and the run (a run_id that is not the workflow's is 400
+ * RUN_ID_MISMATCH before anything is claimed; an unknown node 404).
+ */
+async function claimContext(tx: GraphStore, workflow: string, computeNodeKey: string | undefined, startRunId: number | undefined): Promise<{ canceled: boolean; starter: Starter | undefined }> {
+  const run = await workflowRun(tx, workflow);
+  if (startRunId === undefined) return { canceled: run.isCanceled, starter: undefined };
+  if (!computeNodeKey) throw missingComputeNode();
+  return { canceled: run.isCanceled, starter: await starterOf(tx, workflow, computeNodeKey, startRunId, run.runId) };
 }
 
-/** The write that marks a job claimed: status and holder, the rest of `internal` kept. */
-function claimPatch(job: Doc, computeNodeKey: string | undefined, now: number): Record<string, unknown> {
+/** start_run_id without compute_node_key: the started jobs would have no holder. */
+export function missingComputeNode(path: (string | number)[] = ['compute_node_key'], where: 'query' | 'body' = 'query'): WeftError {
+  const what = where === 'query' ? 'query parameter' : 'body field';
+  return new WeftError('VALIDATION_FAILED', `Invalid request: ${what} ${path.join('.')}: is required with start_run_id (a started job needs its compute node)`, {
+    details: [{ path, message: 'is required with start_run_id', rule: 'required' }],
+    extra: { in: where },
+  });
+}
+
+/** The `internal` of a job being claimed: the holder and the claim time, the rest kept. */
+function claimInternal(job: Doc, computeNodeKey: string | undefined, now: number): Record<string, unknown> {
   const internal = job.internal !== null && typeof job.internal === 'object' ? { ...(job.internal as Record<string, unknown>) } : {};
   if (computeNodeKey) internal.compute_node_key = computeNodeKey;
   else delete internal.compute_node_key;
   internal.claimed_at = now;
-  return { status: 'submitted_pending', internal };
+  return internal;
 }
 
-async function markClaimed(tx: GraphStore, workflow: string, jobs: readonly Doc[], computeNodeKey: string | undefined): Promise<Doc[]> {
+/** Mark jobs claimed (`submitted_pending`), or claimed and started (`submitted`) with a starter. */
+async function markClaimed(tx: GraphStore, workflow: string, jobs: readonly Doc[], computeNodeKey: string | undefined, starter: Starter | undefined): Promise<Doc[]> {
   const now = Date.now();
+  if (starter) return startJobsInTx(tx, workflow, jobs.map((job) => ({ job, internal: claimInternal(job, computeNodeKey, now) })), starter);
   const out: Doc[] = [];
-  for (const job of jobs) out.push(await tx.update('jobs', workflow, job._key, claimPatch(job, computeNodeKey, now)));
+  for (const job of jobs) out.push(await tx.update('jobs', workflow, job._key, { status: 'submitted_pending', internal: claimInternal(job, computeNodeKey, now) }));
   return out;
 }
 
@@ -161,27 +188,35 @@ async function readRound(tx: GraphStore, workflow: string, statuses: readonly st
 }
 
 /**
+ * The worker's time_limit in seconds (null: none). A bad one is VALIDATION_FAILED naming the
+ * field at `path` (complete_jobs checks its claim with this before applying any completion).
+ */
+export function claimTimeLimit(resources: WorkerResourcesInput, path: (string | number)[] = ['time_limit']): number | null {
+  try {
+    return timeLimitSeconds(resources.time_limit);
+  } catch (err) {
+    throw new WeftError('VALIDATION_FAILED', `Invalid request: body field ${path.join('.')}: ${(err as Error).message}`, {
+      details: [{ path, message: (err as Error).message, rule: 'iso8601_duration' }],
+      extra: { in: 'body' },
+      cause: err,
+    });
+  }
+}
+
+/**
  * `POST /workflows/{key}/prepare_jobs_for_submission`: the ready jobs that fit the worker, packed
  * greedily in sort order (claims-packing.ts), marked `submitted_pending`, in one transaction.
  * A bad `time_limit` is VALIDATION_FAILED before anything is read.
  */
 export async function prepareJobsForSubmission(store: GraphStore, workflow: string, resources: WorkerResourcesInput, opts: ClaimOptions = {}): Promise<ClaimResult> {
-  let seconds: number | null;
-  try {
-    seconds = timeLimitSeconds(resources.time_limit);
-  } catch (err) {
-    throw new WeftError('VALIDATION_FAILED', `Invalid request: body field time_limit: ${(err as Error).message}`, {
-      details: [{ path: ['time_limit'], message: (err as Error).message, rule: 'iso8601_duration' }],
-      extra: { in: 'body' },
-      cause: err,
-    });
-  }
+  const seconds = claimTimeLimit(resources);
   const method = opts.sortMethod ?? 'gpus_runtime_memory';
   const limit = opts.limit ?? DEFAULT_LIMIT;
   const budget = new PackingBudget(capacityOf(resources, seconds, schedulerIdsOf(resources.scheduler_config_id)));
 
   return store.transaction(async (tx) => {
-    if (await isCanceled(tx, workflow)) return { jobs: [], reason: CANCELED_REASON };
+    const { canceled, starter } = await claimContext(tx, workflow, opts.computeNodeKey, opts.startRunId);
+    if (canceled) return { jobs: [], reason: CANCELED_REASON };
     let statuses: readonly string[] = CLAIMABLE_STATUSES;
     const taken: Doc[] = [];
     const claimed: Doc[] = [];
@@ -205,13 +240,13 @@ export async function prepareJobsForSubmission(store: GraphStore, workflow: stri
         round.push(job);
       }
       // Mark before the next round so the store does not hand the same jobs back.
-      claimed.push(...(await markClaimed(tx, workflow, round, opts.computeNodeKey)));
+      claimed.push(...(await markClaimed(tx, workflow, round, opts.computeNodeKey, starter)));
       taken.push(...round);
       // The fitting set only shrinks, so when fewer CPUs are left than the smallest fitting job
       // had, nothing fits any more: stop without asking the store again.
       if (!more || round.length === 0 || budget.cpus < fewest) break;
     }
-    await claimEvent(tx, workflow, claimed, opts.computeNodeKey, `sort_method=${method}`);
+    await claimEvent(tx, workflow, claimed, opts.computeNodeKey, `sort_method=${method}${starter ? ', started' : ''}`);
     return { jobs: claimed, reason: claimed.length === 0 ? budget.reason(CLAIMABLE_STATUSES) : '' };
   });
 }
@@ -219,15 +254,17 @@ export async function prepareJobsForSubmission(store: GraphStore, workflow: stri
 /**
  * `POST /workflows/{key}/prepare_next_jobs_for_submission?limit=`: the next `limit` claimable
  * jobs in insertion order, no resource checks (workers that run with --max-parallel-jobs).
+ * With `startRunId` they are also started (as prepareJobsForSubmission).
  */
-export async function prepareNextJobsForSubmission(store: GraphStore, workflow: string, limit = 1, computeNodeKey?: string): Promise<Doc[]> {
+export async function prepareNextJobsForSubmission(store: GraphStore, workflow: string, limit = 1, computeNodeKey?: string, startRunId?: number): Promise<Doc[]> {
   return store.transaction(async (tx) => {
-    if (await isCanceled(tx, workflow)) return [];
+    const { canceled, starter } = await claimContext(tx, workflow, computeNodeKey, startRunId);
+    if (canceled) return [];
     const statuses = await presentStatuses(tx, workflow);
     const { merged } = await readRound(tx, workflow, statuses, [], 'none', limit);
     const jobs = merged.slice(0, limit);
-    const claimed = await markClaimed(tx, workflow, jobs, computeNodeKey);
-    await claimEvent(tx, workflow, claimed, computeNodeKey, 'next');
+    const claimed = await markClaimed(tx, workflow, jobs, computeNodeKey, starter);
+    await claimEvent(tx, workflow, claimed, computeNodeKey, starter ? 'next, started' : 'next');
     return claimed;
   });
 }
@@ -239,7 +276,7 @@ export async function prepareNextJobsForSubmission(store: GraphStore, workflow: 
  */
 export async function prepareJobsForScheduling(store: GraphStore, workflow: string): Promise<Record<string, unknown>[]> {
   return store.transaction(async (tx) => {
-    if (await isCanceled(tx, workflow)) return [];
+    if ((await workflowRun(tx, workflow)).isCanceled) return [];
     const ready = await tx.find('jobs', workflow, { where: [{ field: 'status', op: '==', value: 'ready' }, { field: 'schedule_compute_nodes', op: '!=', value: null }] });
     const schedulers: Record<string, unknown>[] = [];
     for (const job of ready.items) {

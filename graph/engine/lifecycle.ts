@@ -22,7 +22,7 @@ import { WeftError } from '../errors.js';
 import { COMPLETE_STATUSES, type JobStatus, type ResultBody } from '../model.js';
 import type { Doc, GraphStore } from '../store/port.js';
 import { jobEvent, keyList, writeEvents, type EngineEvent } from './events.js';
-import { computeJobInputHash } from './input-hash.js';
+import { computeJobInputHash, computeJobInputHashes } from './input-hash.js';
 import { internalOf } from './job-internal.js';
 import { propagateCompletion, reverseCompletion } from './lifecycle-unblock.js';
 
@@ -53,7 +53,7 @@ function checkRev(job: Doc, rev: string, code: 'REVISION_CONFLICT' | 'STALE_REVI
   }
 }
 
-function checkRunId(workflow: string, current: number, given: number): void {
+export function checkRunId(workflow: string, current: number, given: number): void {
   if (current !== given) {
     throw new WeftError('RUN_ID_MISMATCH', `Invalid job status change request. run_id=${given} but workflow ${workflow} is at run_id=${current}`, {
       extra: { run_id: given, current_run_id: current },
@@ -74,6 +74,57 @@ function nodeName(node: Doc): string {
   return typeof node.hostname === 'string' ? node.hostname : node._key;
 }
 
+/**
+ * Who starts the jobs of one transaction: the compute node and the run, read once per
+ * transaction (start_job reads them for its one job, a claim-and-start for all it claims).
+ */
+export interface Starter {
+  node: Doc;
+  runId: number;
+}
+
+/**
+ * The run the workflow is at and whether it is canceled (one read of its status document).
+ * Missing status: run 0, not canceled.
+ */
+export async function workflowRun(tx: GraphStore, workflow: string): Promise<{ runId: number; isCanceled: boolean }> {
+  const st = await tx.get('workflow_statuses', null, workflow);
+  return { runId: typeof st?.run_id === 'number' ? st.run_id : 0, isCanceled: st?.is_canceled === true };
+}
+
+/**
+ * The node and run for starting jobs, inside a transaction: the node must exist (404) and
+ * `runId` must be the workflow's (400 RUN_ID_MISMATCH). `current` is the workflow's run when the
+ * caller has read it already.
+ */
+export async function starterOf(tx: GraphStore, workflow: string, nodeKey: string, runId: number, current?: number): Promise<Starter> {
+  const node = await requireNode(tx, workflow, nodeKey);
+  checkRunId(workflow, current ?? (await workflowRunId(tx, workflow)), runId);
+  return { node, runId };
+}
+
+/**
+ * start_job's writes, inside the caller's transaction, for jobs its checks passed (start_job's
+ * own, or a claim's that just selected them): each job becomes `submitted` with `internal` (plus
+ * the holder and its input hash), gets an `executed` edge from the node with the run_id and a
+ * start event. One UPDATE per job, whatever its status was. Returns the updated jobs, in order.
+ */
+export async function startJobsInTx(tx: GraphStore, workflow: string, jobs: readonly { job: Doc; internal: Record<string, unknown> }[], starter: Starter): Promise<Doc[]> {
+  if (jobs.length === 0) return [];
+  const { node, runId } = starter;
+  const hashes = await computeJobInputHashes(tx, workflow, jobs.map((j) => j.job));
+  const out: Doc[] = [];
+  for (const { job, internal } of jobs) {
+    out.push(await tx.update('jobs', workflow, job._key, { status: 'submitted', internal: { ...internal, compute_node_key: node._key, hash: hashes.get(job._id) } }));
+  }
+  const edges = jobs.map(({ job }) => ({ _from: node._id, _to: job._id, data: { run_id: runId } }));
+  if (edges.length === 1) await tx.insert('executed', workflow, edges[0]!);
+  else await tx.insertMany('executed', workflow, edges);
+  const name = nodeName(node);
+  await writeEvents(tx, workflow, jobs.map(({ job }) => jobEvent('start', job, `Started job ${job._key}`, { node_name: name, run_id: runId })));
+  return out;
+}
+
 /** `PUT .../start_job/{rev}/{run_id}/{compute_node_key}`: submitted_pending → submitted. */
 export async function startJob(store: GraphStore, workflow: string, key: string, rev: string, runId: number, nodeKey: string): Promise<Doc> {
   return store.transaction(async (tx) => {
@@ -85,11 +136,7 @@ export async function startJob(store: GraphStore, workflow: string, key: string,
     checkHolder(job, node._key);
     checkRev(job, rev);
     checkRunId(workflow, await workflowRunId(tx, workflow), runId);
-    const internal = { ...internalOf(job), compute_node_key: node._key, hash: await computeJobInputHash(tx, workflow, job) };
-    const updated = await tx.update('jobs', workflow, job._key, { status: 'submitted', internal });
-    await tx.insert('executed', workflow, { _from: node._id, _to: job._id, data: { run_id: runId } });
-    await writeEvents(tx, workflow, [jobEvent('start', job, `Started job ${job._key}`, { node_name: nodeName(node), run_id: runId })]);
-    return updated;
+    return (await startJobsInTx(tx, workflow, [{ job, internal: internalOf(job) }], { node, runId }))[0]!;
   });
 }
 
@@ -106,6 +153,16 @@ function checkResultBody(key: string, status: CompleteStatus, runId: number, res
   }
 }
 
+/** One completion: complete_job's path parameters and its Result body. */
+export interface Completion {
+  key: string;
+  status: CompleteStatus;
+  rev: string;
+  runId: number;
+  nodeKey: string;
+  result: ResultBody;
+}
+
 /** `POST .../complete_job/{status}/{rev}/{run_id}/{compute_node_key}` with a Result body. */
 export async function completeJob(
   store: GraphStore,
@@ -117,58 +174,97 @@ export async function completeJob(
   nodeKey: string,
   result: ResultBody,
 ): Promise<Doc> {
-  checkResultBody(key, status, runId, result);
-  return store.transaction(async (tx) => {
-    const job = await requireJob(tx, workflow, key);
-    const node = await requireNode(tx, workflow, nodeKey);
-    const existing = (await tx.find('results', workflow, { where: { job_key: job._key, run_id: runId } })).items;
-    const mine = existing.filter((r) => r.compute_node_key === node._key);
-    // A retried report (the worker lost our answer): same status, result already recorded.
-    if (job.status === status && mine.some((r) => r.status === status && r.return_code === result.return_code)) return job;
-    checkHolder(job, node._key);
-    checkRev(job, rev);
-    const from = String(job.status);
-    const finishing = from === 'submitted_pending' || from === 'submitted';
-    // A canceled job may be reported only by the node that held it when the workflow was canceled.
-    const heldByReporter = internalOf(job).compute_node_key === node._key;
-    if (!finishing && !(from === 'canceled' && heldByReporter)) {
-      throw new WeftError('STATE_CONFLICT', `Job ${job._key} is ${from}; only a submitted_pending or submitted job (or one canceled by a workflow cancel while this node held it) can be completed`, {
-        extra: { job_key: job._key, status: from },
-      });
-    }
-    checkRunId(workflow, await workflowRunId(tx, workflow), runId);
+  return completeOne(store, workflow, { key, status, rev, runId, nodeKey, result });
+}
 
-    // One result per (job, run): a rerun in the same run overwrites the earlier one.
-    const body: Record<string, unknown> = { ...result, job_key: job._key, compute_node_key: node._key };
-    delete body._key;
-    delete body._id;
-    delete body._rev;
-    const previous = existing[existing.length - 1];
-    let resultDoc: Doc;
-    if (previous) {
-      resultDoc = await tx.replace('results', workflow, previous._key, body);
-      // a result posted through the generic API has no edge yet
-      if ((await tx.edges('returned', workflow, { from: job._id, to: resultDoc._id })).length === 0) {
-        await tx.insert('returned', workflow, { _from: job._id, _to: resultDoc._id });
-      }
-    } else {
-      resultDoc = await tx.insert('results', workflow, body);
+/** One completion in a transaction of its own (complete_job, and each item of complete_jobs). */
+async function completeOne(store: GraphStore, workflow: string, c: Completion): Promise<Doc> {
+  checkResultBody(c.key, c.status, c.runId, c.result);
+  return store.transaction((tx) => completeInTx(tx, workflow, c));
+}
+
+/** What complete_jobs answers for one completion: the job, or the error complete_job would answer. */
+export type CompletionOutcome = { job: Doc; error?: undefined } | { job?: undefined; error: WeftError };
+
+/**
+ * Completions run this many at a time: they are queued on the store together, so they share its
+ * group commit, without a thousand waiters woken at the end of every transaction.
+ */
+const COMPLETIONS_AT_ONCE = 64;
+
+/**
+ * `POST /workflows/{key}/complete_jobs` (Weft extension): each completion with complete_job's
+ * rules, in a transaction of its own (a stale one does not undo the others), answered in order.
+ * A 4xx of one completion is its outcome; anything else (a store failure) is thrown once every
+ * completion has finished.
+ */
+export async function completeJobs(store: GraphStore, workflow: string, completions: readonly Completion[]): Promise<CompletionOutcome[]> {
+  const out: CompletionOutcome[] = [];
+  let failure: unknown;
+  for (let i = 0; i < completions.length; i += COMPLETIONS_AT_ONCE) {
+    const settled = await Promise.allSettled(completions.slice(i, i + COMPLETIONS_AT_ONCE).map((c) => completeOne(store, workflow, c)));
+    for (const s of settled) {
+      if (s.status === 'fulfilled') out.push({ job: s.value });
+      else if (s.reason instanceof WeftError && s.reason.httpStatus < 500) out.push({ error: s.reason });
+      else failure ??= s.reason;
+    }
+    if (failure !== undefined) throw failure;
+  }
+  return out;
+}
+
+/** complete_job inside a transaction: every check, then the writes and the unblocking. */
+async function completeInTx(tx: GraphStore, workflow: string, c: Completion): Promise<Doc> {
+  const { key, status, rev, runId, nodeKey, result } = c;
+  const job = await requireJob(tx, workflow, key);
+  const node = await requireNode(tx, workflow, nodeKey);
+  const existing = (await tx.find('results', workflow, { where: { job_key: job._key, run_id: runId } })).items;
+  const mine = existing.filter((r) => r.compute_node_key === node._key);
+  // A retried report (the worker lost our answer): same status, result already recorded.
+  if (job.status === status && mine.some((r) => r.status === status && r.return_code === result.return_code)) return job;
+  checkHolder(job, node._key);
+  checkRev(job, rev);
+  const from = String(job.status);
+  const finishing = from === 'submitted_pending' || from === 'submitted';
+  // A canceled job may be reported only by the node that held it when the workflow was canceled.
+  const heldByReporter = internalOf(job).compute_node_key === node._key;
+  if (!finishing && !(from === 'canceled' && heldByReporter)) {
+    throw new WeftError('STATE_CONFLICT', `Job ${job._key} is ${from}; only a submitted_pending or submitted job (or one canceled by a workflow cancel while this node held it) can be completed`, {
+      extra: { job_key: job._key, status: from },
+    });
+  }
+  checkRunId(workflow, await workflowRunId(tx, workflow), runId);
+
+  // One result per (job, run): a rerun in the same run overwrites the earlier one.
+  const body: Record<string, unknown> = { ...result, job_key: job._key, compute_node_key: node._key };
+  delete body._key;
+  delete body._id;
+  delete body._rev;
+  const previous = existing[existing.length - 1];
+  let resultDoc: Doc;
+  if (previous) {
+    resultDoc = await tx.replace('results', workflow, previous._key, body);
+    // a result posted through the generic API has no edge yet
+    if ((await tx.edges('returned', workflow, { from: job._id, to: resultDoc._id })).length === 0) {
       await tx.insert('returned', workflow, { _from: job._id, _to: resultDoc._id });
     }
-    const internal = internalOf(job);
-    if (typeof internal.hash !== 'string' || internal.hash === '') internal.hash = await computeJobInputHash(tx, workflow, job);
-    const updated = await tx.update('jobs', workflow, job._key, { status, internal });
-    const failed = result.return_code !== 0 || status === 'canceled';
-    const extra: Record<string, unknown> = { node_name: nodeName(node), run_id: runId, status, return_code: result.return_code };
-    // Only an unfinished → finished change unblocks (a job already canceled by a workflow cancel has no waiting dependants).
-    if (finishing) {
-      const p = await propagateCompletion(tx, workflow, updated, status, failed);
-      if (p.ready.length > 0) Object.assign(extra, keyList('ready_job_keys', p.ready));
-      if (p.canceled.length > 0) Object.assign(extra, keyList('canceled_job_keys', p.canceled));
-    }
-    await writeEvents(tx, workflow, [jobEvent('complete', job, `Completed job ${job._key} with status=${status} return_code=${result.return_code}`, extra)]);
-    return updated;
-  });
+  } else {
+    resultDoc = await tx.insert('results', workflow, body);
+    await tx.insert('returned', workflow, { _from: job._id, _to: resultDoc._id });
+  }
+  const internal = internalOf(job);
+  if (typeof internal.hash !== 'string' || internal.hash === '') internal.hash = await computeJobInputHash(tx, workflow, job);
+  const updated = await tx.update('jobs', workflow, job._key, { status, internal });
+  const failed = result.return_code !== 0 || status === 'canceled';
+  const extra: Record<string, unknown> = { node_name: nodeName(node), run_id: runId, status, return_code: result.return_code };
+  // Only an unfinished → finished change unblocks (a job already canceled by a workflow cancel has no waiting dependants).
+  if (finishing) {
+    const p = await propagateCompletion(tx, workflow, updated, status, failed);
+    if (p.ready.length > 0) Object.assign(extra, keyList('ready_job_keys', p.ready));
+    if (p.canceled.length > 0) Object.assign(extra, keyList('canceled_job_keys', p.canceled));
+  }
+  await writeEvents(tx, workflow, [jobEvent('complete', job, `Completed job ${job._key} with status=${status} return_code=${result.return_code}`, extra)]);
+  return updated;
 }
 
 /** Statuses a job enters only through a claim or start_job (they need a holder). */

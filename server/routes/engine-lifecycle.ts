@@ -1,17 +1,21 @@
 /**
  * Engine routes: the job lifecycle (graph/engine/lifecycle*.ts, initialize.ts, status.ts, lease.ts).
  * initialize_jobs, start_job, complete_job, manage_status_change, cancel, reset_status,
- * reset_job_status, is_complete, and the compute node heartbeat (a Weft extension).
+ * reset_job_status, is_complete, and the Weft extensions: the compute node heartbeat and
+ * complete_jobs (many completions and the next claim in one request).
  */
 import { z } from 'zod';
 import { initializeJobs } from '../../graph/engine/initialize.js';
 import { heartbeat } from '../../graph/engine/lease.js';
-import { completeJob, manageStatusChange, startJob } from '../../graph/engine/lifecycle.js';
+import { claimTimeLimit, prepareJobsForSubmission } from '../../graph/engine/claims.js';
+import { checkRunId, completeJob, completeJobs, manageStatusChange, startJob, workflowRun } from '../../graph/engine/lifecycle.js';
 import { cancelWorkflow, isWorkflowComplete, resetJobStatus, resetWorkflowStatus } from '../../graph/engine/status.js';
-import { JOB_STATUSES, ResultSchema } from '../../graph/model.js';
+import { JOB_STATUSES, JobSchema, ResultSchema, SORT_METHODS, WorkerResourcesSchema, type ResultBody } from '../../graph/model.js';
 import type { ApiRouter } from '../api-router.js';
+import { errorBody, toWeftError } from '../errors.js';
 import { requireWorkflow } from '../route-helpers.js';
-import { ObjectBody, QueryBoolean, WorkflowKeyParam, keyOrId, queryInt } from '../validate.js';
+import { MAX_LIMIT, ObjectBody, QueryBoolean, WorkflowKeyParam, keyOrId, queryInt } from '../validate.js';
+import { requireComputeNode } from './engine-claims.js';
 
 const KeyParams = z.object({ key: WorkflowKeyParam });
 const JobKey = keyOrId(['jobs'], 'Job key or id');
@@ -20,6 +24,48 @@ const Rev = z.string().min(1).meta({ description: 'The job revision (_rev) the c
 const RunId = queryInt(0).meta({ description: 'The workflow run_id the caller works for' });
 const Message = z.object({ message: z.string() }).loose();
 const JobDoc = z.object({ _key: z.string(), _id: z.string(), _rev: z.string(), status: z.string() }).loose();
+const CompleteStatus = z.enum(['done', 'canceled', 'terminated']);
+
+/** Most completions in one complete_jobs request. */
+export const MAX_COMPLETIONS = 1000;
+
+const CompletionItem = z.strictObject({
+  job_key: JobKey,
+  status: CompleteStatus.meta({ description: 'The completion status (complete_job\'s {status})' }),
+  rev: z.string().min(1).meta({ description: 'The job revision (_rev) the caller read' }),
+  run_id: z.number().int().min(0).meta({ description: 'The workflow run_id the caller works for' }),
+  compute_node_key: NodeKey,
+  result: ResultSchema.meta({ description: 'complete_job\'s Result body' }),
+});
+
+const CompleteJobsBody = z.strictObject({
+  completions: z.array(CompletionItem).max(MAX_COMPLETIONS).meta({ description: `At most ${MAX_COMPLETIONS} completions, each applied with complete_job's rules in a transaction of its own` }),
+  claim: z
+    .strictObject({
+      compute_node_key: NodeKey,
+      resources: WorkerResourcesSchema,
+      limit: z.number().int().min(1).max(MAX_LIMIT).optional().meta({ description: `Most jobs claimed. Default ${MAX_LIMIT}.` }),
+      sort_method: z.enum(SORT_METHODS).optional(),
+      start_run_id: z.number().int().min(0).optional().meta({ description: 'Also start the claimed jobs (as start_job with this run_id)' }),
+    })
+    .optional()
+    .meta({ description: 'A prepare_jobs_for_submission claim (with start_run_id: claim and start) made after the completions' }),
+});
+
+const ErrorObject = z.object({ code: z.string(), message: z.string(), details: z.array(z.unknown()), retryable: z.boolean() }).loose();
+
+const CompleteJobsResponse = z.object({
+  items: z.array(
+    z.object({
+      job_key: z.string(),
+      status: z.number().int().meta({ description: '200, or the status a single complete_job would have answered' }),
+      job: JobDoc.optional().meta({ description: 'The completed job (status 200)' }),
+      error: ErrorObject.optional().meta({ description: 'The error body complete_job would have answered (status 4xx)' }),
+    }),
+  ),
+  claimed: z.object({ jobs: z.array(JobSchema), reason: z.string() }).optional(),
+  claim_error: ErrorObject.optional().meta({ description: 'Why the claim failed after the completions were applied (a run_id changed meanwhile); claimed is then empty' }),
+});
 
 export function registerEngineLifecycleRoutes(api: ApiRouter): void {
   const tags = ['workflows'];
@@ -96,6 +142,58 @@ export function registerEngineLifecycleRoutes(api: ApiRouter): void {
     },
     async ({ deps, params, body }) =>
       completeJob(deps.store, params.workflow, params.key, params.status, params.rev, params.run_id, params.compute_node_key, body as Parameters<typeof completeJob>[7]),
+  );
+
+  api.route(
+    {
+      method: 'post',
+      path: '/workflows/{key}/complete_jobs',
+      summary: 'Complete many jobs, then optionally claim (and start) the next ones, in one request (Weft extension)',
+      description:
+        `Each completion is applied with complete_job's rules (identical retries answer 200 and change nothing; unblocking and cascades in its transaction), ` +
+        `each in a transaction of its own, so a stale one does not undo the others; items answer in request order with 200 and the job, or the status and error body complete_job would have answered. ` +
+        `At most ${MAX_COMPLETIONS} completions. Then claim, when given, runs as prepare_jobs_for_submission (start_run_id: claim and start), so it can take jobs the completions just unblocked. ` +
+        'A bad claim (unknown compute node, bad time_limit, run_id mismatch) is refused before any completion is applied.',
+      operationId: 'complete_jobs',
+      tags,
+      params: KeyParams,
+      body: CompleteJobsBody,
+      response: CompleteJobsResponse,
+    },
+    async ({ deps, params, body }) => {
+      const wf = params.key;
+      await requireWorkflow(deps.store, wf);
+      const claim = body.claim;
+      if (claim) {
+        claimTimeLimit(claim.resources, ['claim', 'resources', 'time_limit']);
+        await requireComputeNode(deps.store, wf, claim.compute_node_key, ['claim', 'compute_node_key'], 'body');
+        if (claim.start_run_id !== undefined) checkRunId(wf, (await workflowRun(deps.store, wf)).runId, claim.start_run_id);
+      }
+      const outcomes = await completeJobs(
+        deps.store,
+        wf,
+        body.completions.map((c) => ({ key: c.job_key, status: c.status, rev: c.rev, runId: c.run_id, nodeKey: c.compute_node_key, result: c.result as ResultBody })),
+      );
+      const items = outcomes.map((o, i) => {
+        const job_key = body.completions[i]!.job_key;
+        return o.error ? { job_key, status: o.error.httpStatus, error: errorBody(o.error).error } : { job_key, status: 200, job: o.job };
+      });
+      if (!claim) return { items };
+      try {
+        const claimed = await prepareJobsForSubmission(deps.store, wf, claim.resources, {
+          computeNodeKey: claim.compute_node_key,
+          ...(claim.sort_method ? { sortMethod: claim.sort_method } : {}),
+          ...(claim.limit ? { limit: claim.limit } : {}),
+          ...(claim.start_run_id !== undefined ? { startRunId: claim.start_run_id } : {}),
+        });
+        return { items, claimed };
+      } catch (raw) {
+        // The completions are applied: answer them, and say why the claim was refused.
+        const err = toWeftError(raw);
+        if (err.httpStatus >= 500) throw raw;
+        return { items, claimed: { jobs: [], reason: err.message }, claim_error: errorBody(err).error };
+      }
+    },
   );
 
   api.route(
