@@ -8,15 +8,18 @@
  *     the end of the allocation, or a stop request;
  *   and on the way out stop what still runs, report it, deactivate the node.
  *
- * Claims never wait on completion reports: a job that ends frees its resources at once, the loop
- * claims again while the report is still in flight. Reports retry with backoff for the
- * workflow's compute_node_wait_for_healthy_database_minutes, so none is lost while the server is
- * away (the server makes a retried identical complete_job a no-op).
+ * Requests per job (Weft extensions, with a fallback to the per-job calls of a Torc server): a
+ * claim starts the jobs it hands out (start_run_id), and the completions of jobs that ended go
+ * in one complete_jobs request that also claims for the resources they freed (reporter.ts), so a
+ * job costs about one request. The loop claims on its own only when no completion is on its way.
+ * Reports retry with backoff for the workflow's compute_node_wait_for_healthy_database_minutes,
+ * so none is lost while the server is away (the server makes a retried identical completion a
+ * no-op).
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { WeftClient, type Doc } from '../client/index.js';
+import { WeftApiError, WeftClient, type CompleteJobsClaim, type Doc, type SortMethod } from '../client/index.js';
 import { ComputeNodeRecord, loadDeclaredOutputs } from './compute-node.js';
 import { GpuPool } from './gpu-pool.js';
 import { giveBackUnstarted, startJobOnce } from './job-calls.js';
@@ -58,6 +61,13 @@ export class Worker {
   /** job _id → the files it produces. */
   private outputs = new Map<string, { key: string; path: string }[]>();
   private readonly starting = new Set<Promise<void>>();
+  /** A claim is in flight (the loop's own, or one sent with completions): never two at once, they would offer the same resources. */
+  private claimBusy = false;
+  /** Settles when the claim sent with completions has been answered and its jobs launched. */
+  private piggyback: Promise<void> | undefined;
+  private piggybackDone: (() => void) | undefined;
+  /** Claims also start the jobs (start_run_id, a Weft extension) until the server says it does not know it. */
+  private claimWithStart = true;
   private reporter!: Reporter;
   private res!: DetectedResources;
   private gpus!: GpuPool;
@@ -177,7 +187,15 @@ export class Worker {
       sources: this.res.sources,
     });
     this.outputs = await loadDeclaredOutputs(this.client, this.workflow);
-    this.reporter = new Reporter({ client: this.client, workflow: this.workflow, nodeKey: this.nodeKey, log: this.log, onSettled: () => this.wake() });
+    this.reporter = new Reporter({
+      client: this.client,
+      workflow: this.workflow,
+      nodeKey: this.nodeKey,
+      log: this.log,
+      onSettled: () => this.wake(),
+      claimFor: () => this.claimWithCompletions(),
+      onClaimed: (jobs) => this.onPiggybackClaim(jobs),
+    });
     if (this.o.launcher !== 'spawn' && launcherUsable()) this.launcher.start(this.baseEnv);
     // The perl launcher kills its jobs when the worker dies; otherwise the reaper process does.
     if (!this.launcher.reapsOrphans) this.reaper.start();
@@ -345,21 +363,25 @@ export class Worker {
 
   /** Claim what fits and start it; returns how many jobs were claimed. */
   private async claim(): Promise<number> {
-    if (this.stopRequested || !this.hasRoom()) return 0;
+    if (this.stopRequested || !this.hasRoom() || this.claimBusy) return 0;
+    // Completions are on their way: the claim goes with them (one request instead of two).
+    if (this.o.maxParallelJobs === undefined && this.reporter.claimFollows) return 0;
     let jobs: Doc[];
+    this.claimBusy = true;
     try {
+      const start = this.claimWithStart ? { start_run_id: this.runId } : {};
       if (this.o.maxParallelJobs !== undefined) {
         const limit = this.freeSlots();
-        jobs = (await this.client.prepareNextJobsForSubmission(this.workflow, limit, { compute_node_key: this.nodeKey }, { signal: this.stopController.signal })).jobs;
+        jobs = (await this.client.prepareNextJobsForSubmission(this.workflow, limit, { compute_node_key: this.nodeKey, ...start }, { signal: this.stopController.signal })).jobs;
         if (jobs.length > limit) throw new Error(`prepare_next_jobs_for_submission returned ${jobs.length} jobs for limit ${limit}`);
       } else {
-        const sort = this.config['prepare_jobs_sort_method'];
+        const sort = this.sortMethod();
         const body = this.resourcesDoc(this.freeCpus, this.freeMemoryBytes / GIB, this.gpus.available);
         jobs = (
           await this.client.prepareJobsForSubmission(
             this.workflow,
             body as never,
-            { compute_node_key: this.nodeKey, ...(typeof sort === 'string' ? { sort_method: sort as never } : {}) },
+            { compute_node_key: this.nodeKey, ...(sort ? { sort_method: sort } : {}), ...start },
             { signal: this.stopController.signal },
           )
         ).jobs;
@@ -369,13 +391,70 @@ export class Worker {
         this.claimAborted = true;
         return 0;
       }
+      if (this.claimWithStart && err instanceof WeftApiError && err.status === 400 && err.code !== 'RUN_ID_MISMATCH' && JSON.stringify(err.body).includes('start_run_id')) {
+        // A server without claim-and-start (Torc, an older Weft): claim, then start_job per job.
+        this.log.info('the server does not start jobs as it claims them: start_job per job');
+        this.claimWithStart = false;
+        this.wokenEarly = true;
+        return 0;
+      }
+      if (err instanceof WeftApiError && err.code === 'RUN_ID_MISMATCH') {
+        // The workflow was restarted: an idle worker follows the new run, a busy one finishes first.
+        if (!this.busy()) {
+          await this.adoptRunId();
+          this.wokenEarly = true;
+        }
+        return 0;
+      }
       throw err;
+    } finally {
+      this.claimBusy = false;
     }
+    this.launchAll(jobs);
+    return jobs.length;
+  }
+
+  private sortMethod(): SortMethod | undefined {
+    const sort = this.config['prepare_jobs_sort_method'];
+    return typeof sort === 'string' ? (sort as SortMethod) : undefined;
+  }
+
+  private launchAll(jobs: Doc[]): void {
     for (const job of jobs) {
+      // Claimed without being started: the server ignores start_run_id (it would have refused it otherwise).
+      if (job['status'] === 'submitted_pending') this.claimWithStart = false;
       const p = this.launch(job).finally(() => this.starting.delete(p));
       this.starting.add(p);
     }
-    return jobs.length;
+  }
+
+  /**
+   * The claim to send with a batch of completions (the resources free now, theirs included), or
+   * null: stopping, no room, a claim already in flight, or the --max-parallel-jobs mode (its
+   * claims ignore requirements; complete_jobs claims by resources).
+   */
+  private claimWithCompletions(): CompleteJobsClaim | null {
+    if (this.stopRequested || this.claimBusy || this.o.maxParallelJobs !== undefined || !this.hasRoom()) return null;
+    this.claimBusy = true;
+    this.piggyback = new Promise((r) => (this.piggybackDone = r));
+    const sort = this.sortMethod();
+    return {
+      compute_node_key: this.nodeKey,
+      resources: this.resourcesDoc(this.freeCpus, this.freeMemoryBytes / GIB, this.gpus.available) as unknown as CompleteJobsClaim['resources'],
+      ...(sort ? { sort_method: sort } : {}),
+      ...(this.claimWithStart ? { start_run_id: this.runId } : {}),
+    };
+  }
+
+  /** The answer to the claim sent with completions: start its jobs (null: it was not made; the loop claims). */
+  private onPiggybackClaim(jobs: Doc[] | null): void {
+    this.claimBusy = false;
+    if (jobs) this.launchAll(jobs);
+    const done = this.piggybackDone;
+    this.piggyback = undefined;
+    this.piggybackDone = undefined;
+    done?.();
+    this.wake();
   }
 
   /** start_job, then spawn. Resources are taken at once so the next claim does not offer them again. */
@@ -400,11 +479,13 @@ export class Worker {
     };
     const name = String(job['name'] ?? job._key);
     const log = this.log.child({ job: job._key, jobName: name, runId: this.runId });
+    // Claimed and started in one call (start_run_id), or claimed only (then start_job).
+    const preStarted = job['status'] === 'submitted';
     if (this.stopRequested) {
       // Stopping: record it as stopped without running it, so it is not left submitted.
       const status = this.stopReasonStatus ?? 'terminated';
       try {
-        const doc = await startJobOnce(this.client, this.workflow, job, this.runId, this.nodeKey, log);
+        const doc = preStarted ? job : await startJobOnce(this.client, this.workflow, job, this.runId, this.nodeKey, log);
         this.reporter.report({ key: job._key, id: doc._id, doc, runId: this.runId, log }, status, { returnCode: -15, signal: null, seconds: 0 }, null);
         this.counts[status]++;
       } catch (err) {
@@ -416,7 +497,7 @@ export class Worker {
     // The process starts while start_job is in flight (as the reference worker does: it saves a
     // round trip per job). If the server refuses the start (the job was canceled or given to
     // another node meanwhile), the process is killed and nothing is reported.
-    const started = startJobOnce(this.client, this.workflow, job, this.runId, this.nodeKey, log).then(
+    const started = (preStarted ? Promise.resolve(job) : startJobOnce(this.client, this.workflow, job, this.runId, this.nodeKey, log)).then(
       (d) => d,
       (err: unknown) => {
         log.warn({ err: (err as Error).message }, 'the server refused to start the job: killing it, leaving the job to the server');
@@ -497,7 +578,11 @@ export class Worker {
   private async stopAllJobs(status: 'canceled' | 'terminated'): Promise<void> {
     this.stopRequested = true;
     this.stopController.abort(new Error('worker stopping'));
-    while (this.starting.size > 0) await Promise.allSettled([...this.starting]);
+    // A claim sent with completions may still bring jobs: wait for it, then for their launches.
+    while (this.starting.size > 0 || this.piggyback) {
+      if (this.piggyback) await this.piggyback;
+      await Promise.allSettled([...this.starting]);
+    }
     const graceTerm = (this.o.killGraceSeconds ?? 30) * 1000;
     await Promise.all(
       [...this.running.values()].map(async (rj) => {
