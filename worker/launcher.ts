@@ -49,11 +49,15 @@ export function launcherUsable(): boolean {
   return launcherKind() !== null;
 }
 
-// SIGCHLD is handled without SA_RESTART, so a read blocked on stdin returns (EINTR) and perl runs
-// the (deferred) handler, which keeps $! for that check; the handler runs between statements,
-// never inside a print. SIGCHLD is
-// blocked from before the fork until the pid is recorded and `S` printed, so an `E` never comes
-// before its `S`; the child unblocks it (the mask survives exec).
+// SIGCHLD is handled without SA_RESTART, so a wait in select() returns (EINTR) and perl runs the
+// (deferred) handler, which keeps $! for that check; the handler runs between statements, never
+// inside a print. SIGCHLD is blocked while the main loop records a job or prints, so the
+// handler's lines never interleave with the loop's and an `E` never comes before its `S`; the
+// child unblocks it (the mask survives exec).
+// `S` is held back for up to S_DELAY seconds: a job that ends by then gets `S` and `E` in one
+// write (one wake-up of the worker instead of two, for the short jobs where that is most of the
+// cost); a longer job's pid reaches the worker S_DELAY late (signals wait for it there).
+// When a job ends, whatever it left in its process group (background children) is SIGKILLed.
 // Four empty fields ask for an orderly stop: at the end of stdin the launcher waits for its jobs.
 // The end of stdin without them means the worker died (even by SIGKILL: the kernel closes the
 // pipe): the launcher SIGKILLs every job's process group it still runs, so no job outlives its
@@ -61,18 +65,38 @@ export function launcherUsable(): boolean {
 // worker's process group does not reach it). SIGPIPE is ignored so a dead worker's pipe cannot
 // kill it first; jobs get the default back.
 const PERL_SCRIPT = `
-use strict; use warnings; use POSIX ();
+use strict; use warnings; use POSIX (); use Time::HiRes ();
 $| = 1;
 $SIG{PIPE} = 'IGNORE';
-my %id_of;
+my $S_DELAY = 0.05;
+my %id_of; my %s_due;
 my $orderly = 0;
 my $chld = POSIX::SigSet->new(POSIX::SIGCHLD());
 sub ended { my ($p, $s) = @_; my $id = delete $id_of{$p}; return unless defined $id;
-  my $st = ($s & 127) ? 128 + ($s & 127) : ($s >> 8); print "E $id $st\\n"; }
+  kill('KILL', -$p);
+  my $st = ($s & 127) ? 128 + ($s & 127) : ($s >> 8);
+  my $started = delete $s_due{$p} ? "S $id $p\\n" : '';
+  print $started . "E $id $st\\n"; }
 sub reap { local ($!, $?); while ((my $p = waitpid(-1, POSIX::WNOHANG())) > 0) { ended($p, $?); } }
+sub flush_s { my ($all) = @_; my $now = Time::HiRes::time(); my $next; my $out = '';
+  for my $p (keys %s_due) {
+    if ($all || $s_due{$p} <= $now) { delete $s_due{$p}; $out .= "S $id_of{$p} $p\\n"; }
+    elsif (!defined $next || $s_due{$p} < $next) { $next = $s_due{$p}; }
+  }
+  print $out if $out ne '';
+  return defined $next ? $next - $now : undef; }
 POSIX::sigaction(POSIX::SIGCHLD(), POSIX::SigAction->new(\\&reap, POSIX::SigSet->new(), 0));
 my $buf = ''; my @f;
 READ: for (;;) {
+  POSIX::sigprocmask(POSIX::SIG_BLOCK(), $chld);
+  my $timeout = %s_due ? flush_s(0) : undef;
+  # A SIGCHLD that lands just before select() blocks is seen within a second.
+  $timeout = 1 if %id_of && (!defined $timeout || $timeout > 1);
+  POSIX::sigprocmask(POSIX::SIG_UNBLOCK(), $chld);
+  my $rin = ''; vec($rin, 0, 1) = 1;
+  my $ready = select(my $rout = $rin, undef, undef, $timeout);
+  if ($ready < 0) { next READ if $!{EINTR}; last READ; }
+  if ($ready == 0) { POSIX::sigprocmask(POSIX::SIG_BLOCK(), $chld); reap(); POSIX::sigprocmask(POSIX::SIG_UNBLOCK(), $chld); next READ; }
   my $n = sysread(STDIN, $buf, 65536, length $buf);
   if (!defined $n) { next READ if $!{EINTR}; last READ; }
   last READ if $n == 0;
@@ -93,12 +117,13 @@ READ: for (;;) {
       open(STDOUT, '>>', $out) or POSIX::_exit(1);
       open(STDERR, '>>', $err) or POSIX::_exit(1);
       exec('bash', '-c', $script) or POSIX::_exit(127);
-    } else { $id_of{$pid} = $id; print "S $id $pid\\n"; }
+    } else { $id_of{$pid} = $id; $s_due{$pid} = Time::HiRes::time() + $S_DELAY; }
     POSIX::sigprocmask(POSIX::SIG_UNBLOCK(), $chld);
   }
 }
 POSIX::sigaction(POSIX::SIGCHLD(), POSIX::SigAction->new('DEFAULT'));
 reap();
+flush_s(1);
 if (!$orderly) { kill('KILL', -$_) for keys %id_of; }
 while (%id_of) { my $p = waitpid(-1, 0); last if $p <= 0; ended($p, $?); }
 `;
@@ -119,7 +144,8 @@ wait
 
 interface Pending {
   onStart: (pid: number) => void;
-  onExit: (status: number) => void;
+  /** `groupKilled`: the launcher has SIGKILLed the job's process group already. */
+  onExit: (status: number, groupKilled: boolean) => void;
 }
 
 export class JobLauncher {
@@ -129,7 +155,10 @@ export class JobLauncher {
   private seq = 0;
   private dead = false;
 
-  /** Whether this launcher kills its jobs' process groups when the worker dies (perl does; see PERL_SCRIPT). */
+  /**
+   * Whether this launcher kills its jobs' process groups when the worker dies, and a job's group
+   * when the job ends (perl does; see PERL_SCRIPT).
+   */
   reapsOrphans = false;
 
   /** Start the launcher with the environment every job starts from. */
@@ -151,16 +180,16 @@ export class JobLauncher {
   }
 
   /** Start `script`; callbacks receive the job's pid, then its exit status. */
-  launch(out: string, err: string, script: string, onStart: (pid: number) => void, onExit: (status: number) => void): void {
+  launch(out: string, err: string, script: string, onStart: (pid: number) => void, onExit: (status: number, groupKilled: boolean) => void): void {
     if (!this.alive) {
-      onExit(127);
+      onExit(127, false);
       return;
     }
     const id = String(++this.seq);
     this.pending.set(id, { onStart, onExit });
     if (/\0/.test(out + err + script)) {
       this.pending.delete(id);
-      onExit(127);
+      onExit(127, false);
       return;
     }
     this.child!.stdin!.write(`${id}\0${out}\0${err}\0${script}\0`);
@@ -195,7 +224,7 @@ export class JobLauncher {
       if (kind === 'S') p.onStart(Number(value));
       else if (kind === 'E') {
         this.pending.delete(id!);
-        p.onExit(Number(value));
+        p.onExit(Number(value), this.reapsOrphans);
       }
     }
   }
@@ -203,7 +232,7 @@ export class JobLauncher {
   /** The launcher died (killed from outside): its jobs' ends can no longer be seen; report them killed. */
   private onDead(): void {
     this.dead = true;
-    for (const p of this.pending.values()) p.onExit(128 + 9);
+    for (const p of this.pending.values()) p.onExit(128 + 9, false);
     this.pending.clear();
   }
 }
