@@ -62,13 +62,17 @@ export function launcherUsable(): boolean {
 // The end of stdin without them means the worker died (even by SIGKILL: the kernel closes the
 // pipe): the launcher SIGKILLs every job's process group it still runs, so no job outlives its
 // worker (this launcher is the orphan reaper; it runs in its own session, so a signal to the
-// worker's process group does not reach it). SIGPIPE is ignored so a dead worker's pipe cannot
-// kill it first; jobs get the default back.
+// worker's process group does not reach it). SIGPIPE has a handler that does nothing, so a dead
+// worker's pipe cannot kill it first (exec gives the jobs the default back, as it does for SIGCHLD).
+// A job's child does as little as it can before exec (POSIX open/dup2, no PerlIO): each perl
+// statement there writes to pages it shares with the launcher, and copying them is most of its cost.
 const PERL_SCRIPT = `
 use strict; use warnings; use POSIX (); use Time::HiRes ();
 $| = 1;
-$SIG{PIPE} = 'IGNORE';
+$SIG{PIPE} = sub {};
 my $S_DELAY = 0.05;
+my $null = POSIX::open('/dev/null', POSIX::O_RDONLY());
+my $append = POSIX::O_WRONLY() | POSIX::O_APPEND() | POSIX::O_CREAT();
 my %id_of; my %s_due;
 my $orderly = 0;
 my $chld = POSIX::SigSet->new(POSIX::SIGCHLD());
@@ -109,13 +113,15 @@ READ: for (;;) {
     my $pid = fork();
     if (!defined $pid) { print "E $id 127\\n"; }
     elsif ($pid == 0) {
-      POSIX::sigaction(POSIX::SIGCHLD(), POSIX::SigAction->new('DEFAULT'));
-      $SIG{PIPE} = 'DEFAULT';
       POSIX::sigprocmask(POSIX::SIG_UNBLOCK(), $chld);
       POSIX::setsid();
-      open(STDIN, '<', '/dev/null') or POSIX::_exit(1);
-      open(STDOUT, '>>', $out) or POSIX::_exit(1);
-      open(STDERR, '>>', $err) or POSIX::_exit(1);
+      POSIX::dup2($null, 0) // POSIX::_exit(1);
+      my $fd = POSIX::open($out, $append, 0666) // POSIX::_exit(1);
+      POSIX::dup2($fd, 1) // POSIX::_exit(1);
+      POSIX::close($fd);
+      $fd = POSIX::open($err, $append, 0666) // POSIX::_exit(1);
+      POSIX::dup2($fd, 2) // POSIX::_exit(1);
+      POSIX::close($fd);
       exec('bash', '-c', $script) or POSIX::_exit(127);
     } else { $id_of{$pid} = $id; $s_due{$pid} = Time::HiRes::time() + $S_DELAY; }
     POSIX::sigprocmask(POSIX::SIG_UNBLOCK(), $chld);
