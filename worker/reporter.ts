@@ -83,6 +83,7 @@ export class Reporter {
   /** Completions waiting for the next complete_jobs request. */
   private queue: Entry[] = [];
   private sending = false;
+  private kickScheduled = false;
   /** Reports not settled yet (queued, in a request, or in their per-job follow-up). */
   private unsettled = 0;
   private waiters: (() => void)[] = [];
@@ -157,7 +158,14 @@ export class Reporter {
       return;
     }
     this.queue.push(e);
-    this.kick();
+    // After the callbacks of this turn: jobs whose ends were read together go in one request.
+    if (!this.kickScheduled) {
+      this.kickScheduled = true;
+      process.nextTick(() => {
+        this.kickScheduled = false;
+        this.kick();
+      });
+    }
   }
 
   /** Send what is queued, unless a request is in flight (its end sends the rest). */
