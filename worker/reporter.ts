@@ -12,7 +12,8 @@
  * request. The claim goes with the first attempt only (a retried claim whose answer was lost would
  * hold jobs twice): when that attempt fails, the same completions are sent again alone, for the
  * whole retry window (a retried identical completion is a no-op on the server). A server without
- * complete_jobs (Torc, an older Weft: 404 ROUTE_NOT_FOUND) gets one complete_job per job instead.
+ * complete_jobs (an older Weft: 404 ROUTE_NOT_FOUND; Torc: a 404 or 405) gets one complete_job per job
+ * instead.
  *
  * Before reporting a success, the job's declared output files are checked: a missing one turns the
  * return code into 1 (the job did not do what it said), and each present one gets its st_mtime
@@ -213,7 +214,8 @@ export class Reporter {
       res = await client.completeJobs(workflow, completions, claim ?? undefined, { signal: this.abort.signal, ...(claim ? { retryMinutes: 0 } : {}) });
     } catch (err) {
       if (claim) this.o.onClaimed?.(null);
-      if (err instanceof WeftApiError && err.status === 404 && err.code === 'ROUTE_NOT_FOUND') {
+      // No such route: 404 ROUTE_NOT_FOUND from an older Weft; a Torc server may answer 404/405 without our codes.
+      if (err instanceof WeftApiError && (err.code === 'ROUTE_NOT_FOUND' || ((err.status === 404 || err.status === 405 || err.status === 501) && err.code !== 'WORKFLOW_NOT_FOUND'))) {
         this.o.log.info('the server has no complete_jobs: reporting one job at a time');
         this.batchMode = false;
         for (const e of batch) this.single(e);

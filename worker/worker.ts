@@ -391,7 +391,7 @@ export class Worker {
         this.claimAborted = true;
         return 0;
       }
-      if (this.claimWithStart && err instanceof WeftApiError && err.status === 400 && err.code !== 'RUN_ID_MISMATCH' && JSON.stringify(err.body).includes('start_run_id')) {
+      if (this.claimWithStart && err instanceof WeftApiError && (err.status === 400 || err.status === 422) && err.code !== 'RUN_ID_MISMATCH' && JSON.stringify(err.body ?? '').includes('start_run_id')) {
         // A server without claim-and-start (Torc, an older Weft): claim, then start_job per job.
         this.log.info('the server does not start jobs as it claims them: start_job per job');
         this.claimWithStart = false;
