@@ -19,7 +19,7 @@
  * claim (1 UPDATE), start (1 UPDATE), complete + unblock (2 UPDATEs): 3 transactions and 4 row
  * updates per job, no HTTP, no JSON documents read. The ratio is Weft's rate over that rate.
  *
- *   npm run build && node dist/bench/engine-lifecycle.js [--jobs 20000] [--clients 16] [--per-claim 4]
+ *   npm run build && node dist/bench/engine-lifecycle.js [--jobs 20000] [--clients 16] [--per-claim 4] [--mode per-transition|batched]
  */
 import { loadavg } from 'node:os';
 import { call, fmt, numberArg, ok, ownCpuSeconds, plainDatabase, plainJobBody, startServerProcess } from './engine-common.js';
@@ -167,7 +167,9 @@ export async function main(): Promise<void> {
     ['per-transition', 'weft HTTP per transition (claim/start/complete):'],
     ['batched', 'weft HTTP batched (claim+start, complete_jobs): '],
   ];
+  const only = process.argv.includes('--mode') ? process.argv[process.argv.indexOf('--mode') + 1] : undefined;
   for (const [mode, label] of modes) {
+    if (only !== undefined && only !== mode) continue;
     const weft = await measureWeft(jobs, clients, perClaim, mode);
     console.log(
       `${label}${fmt(weft.rate, 0).padStart(9)} lifecycles/s  (${fmt(weft.seconds, 2)} s, ${fmt(weft.requests / jobs, 2)} requests per lifecycle; server CPU ${fmt(weft.serverCpuMs, 3)} ms per lifecycle)` +

@@ -91,12 +91,11 @@ async function claimContext(tx: GraphStore, workflow: string, computeNodeKey: st
   return { canceled: run.isCanceled, starter: await starterOf(tx, workflow, computeNodeKey, startRunId, run.runId) };
 }
 
-/** start_run_id without compute_node_key: the started jobs would have no holder. */
-export function missingComputeNode(path: (string | number)[] = ['compute_node_key'], where: 'query' | 'body' = 'query'): WeftError {
-  const what = where === 'query' ? 'query parameter' : 'body field';
-  return new WeftError('VALIDATION_FAILED', `Invalid request: ${what} ${path.join('.')}: is required with start_run_id (a started job needs its compute node)`, {
-    details: [{ path, message: 'is required with start_run_id', rule: 'required' }],
-    extra: { in: where },
+/** The query gave start_run_id without compute_node_key: the started jobs would have no holder. */
+export function missingComputeNode(): WeftError {
+  return new WeftError('VALIDATION_FAILED', 'Invalid request: query parameter compute_node_key: is required with start_run_id (a started job needs its compute node)', {
+    details: [{ path: ['compute_node_key'], message: 'is required with start_run_id', rule: 'required' }],
+    extra: { in: 'query' },
   });
 }
 

@@ -17,6 +17,10 @@
  *
  * A failure is a result with return_code != 0, or a canceled job (Torc reads the return code
  * whatever the status, so terminated with 0 is a success).
+ *
+ * Shared by the Weft extensions: startJobsInTx (start_job's writes) is also what a claim with
+ * start_run_id runs for the jobs it claims (claims.ts), and complete_jobs applies each of its
+ * completions exactly as complete_job does (completeInTx), each in a transaction of its own.
  */
 import { WeftError } from '../errors.js';
 import { COMPLETE_STATUSES, type JobStatus, type ResultBody } from '../model.js';
@@ -177,10 +181,36 @@ export async function completeJob(
   return completeOne(store, workflow, { key, status, rev, runId, nodeKey, result });
 }
 
-/** One completion in a transaction of its own (complete_job, and each item of complete_jobs). */
-async function completeOne(store: GraphStore, workflow: string, c: Completion): Promise<Doc> {
-  checkResultBody(c.key, c.status, c.runId, c.result);
-  return store.transaction((tx) => completeInTx(tx, workflow, c));
+/** A refusal of the request (4xx), as opposed to a failure of the server or the store. */
+function isRefusal(err: unknown): err is WeftError {
+  return err instanceof WeftError && err.httpStatus < 500;
+}
+
+/**
+ * One completion in a transaction of its own (complete_job, and each item of complete_jobs).
+ * `ran` is called once the transaction's work is over, before its commit: with true when it
+ * failed other than by a refusal (4xx).
+ */
+async function completeOne(store: GraphStore, workflow: string, c: Completion, ran?: (failed: boolean) => void): Promise<Doc> {
+  let failed = false;
+  try {
+    checkResultBody(c.key, c.status, c.runId, c.result);
+    return await store.transaction(async (tx) => {
+      try {
+        return await completeInTx(tx, workflow, c);
+      } catch (err) {
+        failed = !isRefusal(err);
+        throw err;
+      } finally {
+        ran?.(failed);
+      }
+    });
+  } catch (err) {
+    failed = !isRefusal(err);
+    throw err;
+  } finally {
+    ran?.(failed);
+  }
 }
 
 /** What complete_jobs answers for one completion: the job, or the error complete_job would answer. */
@@ -197,18 +227,39 @@ const COMPLETIONS_AT_ONCE = 64;
  * rules, in a transaction of its own (a stale one does not undo the others), answered in order.
  * A 4xx of one completion is its outcome; anything else (a store failure) is thrown once every
  * completion has finished.
+ *
+ * `ran(failed)` is called once, when every completion's transaction has done its work (before
+ * the last commit): a transaction started then is queued behind them (the stores run
+ * transactions one at a time), so it sees what they changed and shares their commit. `failed`
+ * says one of them failed other than by a refusal; the whole call will then throw.
  */
-export async function completeJobs(store: GraphStore, workflow: string, completions: readonly Completion[]): Promise<CompletionOutcome[]> {
+export async function completeJobs(store: GraphStore, workflow: string, completions: readonly Completion[], ran?: (failed: boolean) => void): Promise<CompletionOutcome[]> {
+  let left = completions.length;
+  let broken = false;
+  if (left === 0) ran?.(false);
   const out: CompletionOutcome[] = [];
   let failure: unknown;
   for (let i = 0; i < completions.length; i += COMPLETIONS_AT_ONCE) {
-    const settled = await Promise.allSettled(completions.slice(i, i + COMPLETIONS_AT_ONCE).map((c) => completeOne(store, workflow, c)));
+    const settled = await Promise.allSettled(
+      completions.slice(i, i + COMPLETIONS_AT_ONCE).map((c) => {
+        let once = false;
+        return completeOne(store, workflow, c, (failed) => {
+          if (once) return;
+          once = true;
+          broken ||= failed;
+          if (--left === 0) ran?.(broken);
+        });
+      }),
+    );
     for (const s of settled) {
       if (s.status === 'fulfilled') out.push({ job: s.value });
-      else if (s.reason instanceof WeftError && s.reason.httpStatus < 500) out.push({ error: s.reason });
+      else if (isRefusal(s.reason)) out.push({ error: s.reason });
       else failure ??= s.reason;
     }
-    if (failure !== undefined) throw failure;
+    if (failure !== undefined) {
+      if (left > 0) ran?.(true); // the later chunks will not run
+      throw failure;
+    }
   }
   return out;
 }

@@ -11,8 +11,9 @@ import { claimTimeLimit, prepareJobsForSubmission } from '../../graph/engine/cla
 import { checkRunId, completeJob, completeJobs, manageStatusChange, startJob, workflowRun } from '../../graph/engine/lifecycle.js';
 import { cancelWorkflow, isWorkflowComplete, resetJobStatus, resetWorkflowStatus } from '../../graph/engine/status.js';
 import { JOB_STATUSES, JobSchema, ResultSchema, SORT_METHODS, WorkerResourcesSchema, type ResultBody } from '../../graph/model.js';
+import type { Doc, GraphStore } from '../../graph/store/port.js';
 import type { ApiRouter } from '../api-router.js';
-import { errorBody, toWeftError } from '../errors.js';
+import { errorBody, toWeftError, type ErrorBody } from '../errors.js';
 import { requireWorkflow } from '../route-helpers.js';
 import { MAX_LIMIT, ObjectBody, QueryBoolean, WorkflowKeyParam, keyOrId, queryInt } from '../validate.js';
 import { requireComputeNode } from './engine-claims.js';
@@ -66,6 +67,26 @@ const CompleteJobsResponse = z.object({
   claimed: z.object({ jobs: z.array(JobSchema), reason: z.string() }).optional(),
   claim_error: ErrorObject.optional().meta({ description: 'Why the claim failed after the completions were applied (a run_id changed meanwhile); claimed is then empty' }),
 });
+
+type BatchClaim = NonNullable<z.output<typeof CompleteJobsBody>['claim']>;
+
+/** complete_jobs' claim: prepare_jobs_for_submission; a 4xx after the completions were applied is reported, not thrown. */
+async function runClaim(store: GraphStore, wf: string, claim: BatchClaim): Promise<{ claimed: { jobs: Doc[]; reason: string }; claim_error?: ErrorBody['error'] }> {
+  try {
+    const claimed = await prepareJobsForSubmission(store, wf, claim.resources, {
+      computeNodeKey: claim.compute_node_key,
+      ...(claim.sort_method ? { sortMethod: claim.sort_method } : {}),
+      ...(claim.limit ? { limit: claim.limit } : {}),
+      ...(claim.start_run_id !== undefined ? { startRunId: claim.start_run_id } : {}),
+    });
+    return { claimed };
+  } catch (raw) {
+    // The completions are applied: answer them, and say why the claim was refused.
+    const err = toWeftError(raw);
+    if (err.httpStatus >= 500) throw raw;
+    return { claimed: { jobs: [], reason: err.message }, claim_error: errorBody(err).error };
+  }
+}
 
 export function registerEngineLifecycleRoutes(api: ApiRouter): void {
   const tags = ['workflows'];
@@ -169,30 +190,27 @@ export function registerEngineLifecycleRoutes(api: ApiRouter): void {
         await requireComputeNode(deps.store, wf, claim.compute_node_key, ['claim', 'compute_node_key'], 'body');
         if (claim.start_run_id !== undefined) checkRunId(wf, (await workflowRun(deps.store, wf)).runId, claim.start_run_id);
       }
-      const outcomes = await completeJobs(
+      // The claim is queued as soon as every completion has run (before their commit), so it
+      // sees the jobs they unblocked and shares their group commit; not when one of them failed
+      // (the request fails: claimed jobs would be held by a node that never hears of them).
+      let ran!: (failed: boolean) => void;
+      const allRan = new Promise<boolean>((resolve) => (ran = resolve));
+      const outcomesP = completeJobs(
         deps.store,
         wf,
         body.completions.map((c) => ({ key: c.job_key, status: c.status, rev: c.rev, runId: c.run_id, nodeKey: c.compute_node_key, result: c.result as ResultBody })),
+        ran,
       );
-      const items = outcomes.map((o, i) => {
+      const claimedP = claim ? allRan.then((failed) => (failed ? undefined : runClaim(deps.store, wf, claim))) : undefined;
+      // Settle both before answering (or throwing), so nothing runs on after the answer.
+      const [outcomes, claimed] = await Promise.allSettled([outcomesP, claimedP]);
+      if (outcomes.status === 'rejected') throw outcomes.reason;
+      if (claimed.status === 'rejected') throw claimed.reason;
+      const items = outcomes.value.map((o, i) => {
         const job_key = body.completions[i]!.job_key;
         return o.error ? { job_key, status: o.error.httpStatus, error: errorBody(o.error).error } : { job_key, status: 200, job: o.job };
       });
-      if (!claim) return { items };
-      try {
-        const claimed = await prepareJobsForSubmission(deps.store, wf, claim.resources, {
-          computeNodeKey: claim.compute_node_key,
-          ...(claim.sort_method ? { sortMethod: claim.sort_method } : {}),
-          ...(claim.limit ? { limit: claim.limit } : {}),
-          ...(claim.start_run_id !== undefined ? { startRunId: claim.start_run_id } : {}),
-        });
-        return { items, claimed };
-      } catch (raw) {
-        // The completions are applied: answer them, and say why the claim was refused.
-        const err = toWeftError(raw);
-        if (err.httpStatus >= 500) throw raw;
-        return { items, claimed: { jobs: [], reason: err.message }, claim_error: errorBody(err).error };
-      }
+      return claimed.value ? { items, ...claimed.value } : { items };
     },
   );
 

@@ -123,6 +123,19 @@ describe('complete_jobs', () => {
     expect(events.filter((e) => e.type === 'complete')).toHaveLength(3);
   });
 
+  it('completes more jobs than run at once (130) in request order, then claims what they unblocked', async () => {
+    const jobs: Json[] = [];
+    for (let i = 0; i < 130; i++) jobs.push({ name: `p${i}`, command: 'true' });
+    for (let i = 0; i < 130; i++) jobs.push({ name: `q${i}`, command: 'true', blocked_by: [`p${i}`] });
+    const { wf, node, run } = await setup({ name: 'many', jobs });
+    const held = (await client.prepareNextJobsForSubmission(wf, 1000, { compute_node_key: node, start_run_id: run })).jobs;
+    expect(held).toHaveLength(130);
+    const res = await client.completeJobs(wf, held.map((j) => completion(j, node, run)), { compute_node_key: node, resources: { ...RESOURCES, num_cpus: 1000 }, start_run_id: run });
+    expect(res.items.map((i) => i.job_key)).toEqual(held.map((j) => j._key));
+    expect(res.items.every((i) => i.status === 200 && i.job!.status === 'done')).toBe(true);
+    expect(res.claimed!.jobs.map((j) => j.name).sort()).toEqual(Array.from({ length: 130 }, (_, i) => `q${i}`).sort());
+  });
+
   it('claims without starting when the claim has no start_run_id, and honours limit', async () => {
     const { wf, node, run } = await setup({ name: 'limit', jobs: [1, 2, 3, 4, 5, 6].map((i) => ({ name: `j${i}`, command: 'true' })) });
     const [first] = await claimStart(wf, node, run, 1);
