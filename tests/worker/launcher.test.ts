@@ -1,7 +1,7 @@
 /**
  * The job launcher (launcher.ts) with real processes, for each kind this machine runs: output
  * files, exit status, the job's variables, the pid before the end, SIGPIPE back to its default in
- * jobs, a job's leftover background processes killed when it ends; and for perl, the orphan rule:
+ * jobs, a job's leftover background processes killed when it ends; and for python and perl, the orphan rule:
  * the end of stdin without the orderly-stop record (the worker died) kills the running jobs,
  * while an orderly stop waits for them.
  */
@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { JobLauncher, launcherKind, type LauncherKind } from '../../worker/launcher.js';
+import { JobLauncher, launcherKinds, type LauncherKind } from '../../worker/launcher.js';
 import { JobProcess, readProcessTable, stdioPaths } from '../../worker/index.js';
 import { waitFor } from './helpers.js';
 
@@ -22,7 +22,7 @@ async function alive(pid: number): Promise<boolean> {
   return p !== undefined && p.state !== 'Z';
 }
 
-const kinds: LauncherKind[] = launcherKind() === 'perl' ? ['perl', 'bash'] : launcherKind() === 'bash' ? ['bash'] : [];
+const kinds: LauncherKind[] = launcherKinds();
 
 describe.each(kinds)('JobLauncher (%s)', (kind) => {
   const started: JobLauncher[] = [];
@@ -61,6 +61,15 @@ describe.each(kinds)('JobLauncher (%s)', (kind) => {
     expect(order).toEqual(['start', 'end']);
   });
 
+  it('an output file that cannot be opened: the job does not run and ends with 1', async () => {
+    const l = launcher();
+    const marker = join(dir, `${kind}-ran`);
+    const p = new JobProcess({ workflow: 'wf', jobKey: `${kind}-nodir`, runId: 1, command: `touch ${marker}`, outputDir: join(dir, 'missing'), env: process.env, launcher: l });
+    expect((await p.exited).returnCode).toBe(1);
+    const { existsSync } = await import('node:fs');
+    expect(existsSync(marker)).toBe(false);
+  });
+
   it('jobs get the default SIGPIPE (a writer to a closed pipe dies of it quietly)', async () => {
     const l = launcher();
     const exit = await run(l, 'pipe', 'yes | head -n 1 > /dev/null; echo "${PIPESTATUS[0]}"').exited;
@@ -78,7 +87,7 @@ describe.each(kinds)('JobLauncher (%s)', (kind) => {
     await waitFor('the background sleep to die', async () => !(await alive(bg)), 5_000);
   });
 
-  it.runIf(kind === 'perl')('stdin ends without the orderly-stop record (the worker died): running jobs are killed', async () => {
+  it.runIf(kind !== 'bash')('stdin ends without the orderly-stop record (the worker died): running jobs are killed', async () => {
     const l = launcher();
     let pid: number | undefined;
     run(l, 'orphan', 'sleep 300', (x) => (pid = x));
