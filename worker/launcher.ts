@@ -99,6 +99,9 @@ $SIG{PIPE} = sub {};
 my $S_DELAY = 0.05;
 my $null = POSIX::open('/dev/null', POSIX::O_RDONLY());
 my $append = POSIX::O_WRONLY() | POSIX::O_APPEND() | POSIX::O_CREAT();
+# bash found once: exec of a bare name tries every PATH entry before it, per job.
+my $bash = 'bash';
+for my $d (split /:/, ($ENV{PATH} // '')) { my $p = ($d eq '' ? '.' : $d) . '/bash'; if (-f $p && -x _) { $bash = $p; last; } }
 my %id_of; my %s_due;
 my $orderly = 0;
 my $chld = POSIX::SigSet->new(POSIX::SIGCHLD());
@@ -148,7 +151,7 @@ READ: for (;;) {
       $fd = POSIX::open($err, $append, 0666) // POSIX::_exit(1);
       POSIX::dup2($fd, 2) // POSIX::_exit(1);
       POSIX::close($fd);
-      exec('bash', '-c', $script) or POSIX::_exit(127);
+      exec { $bash } 'bash', '-c', $script or POSIX::_exit(127);
     } else { $id_of{$pid} = $id; $s_due{$pid} = Time::HiRes::time() + $S_DELAY; }
     POSIX::sigprocmask(POSIX::SIG_UNBLOCK(), $chld);
   }
@@ -180,6 +183,15 @@ id_of = {}
 s_due = {}
 orderly = False
 ENV = os.environ
+
+def find_bash():
+    # Found once: posix_spawnp of a bare name tries every PATH entry before it, per job.
+    for d in ENV.get('PATH', os.defpath).split(os.pathsep):
+        p = os.path.abspath(os.path.join(d or '.', 'bash'))
+        if os.path.isfile(p) and os.access(p, os.X_OK):
+            return os.fsencode(p)
+    return None
+BASH = find_bash()
 
 def out(data):
     # All of it (a signal can cut a write to a pipe short); a dead worker's pipe (EPIPE) is ignored.
@@ -230,7 +242,7 @@ def flush_s(all_=False):
 
 def launch(jid, path_out, path_err, script):
     try:
-        pid = os.posix_spawnp(b'bash', [b'bash', b'-c', script], ENV, setsid=True, setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
+        pid = (os.posix_spawn if BASH else os.posix_spawnp)(BASH or b'bash', [b'bash', b'-c', script], ENV, setsid=True, setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
             file_actions=[(os.POSIX_SPAWN_DUP2, NULL, 0), (os.POSIX_SPAWN_OPEN, 1, path_out, APPEND, 0o666), (os.POSIX_SPAWN_OPEN, 2, path_err, APPEND, 0o666)])
     except OSError:
         # An output file that cannot be opened is 1 (as a failed redirection); no bash is 127.
