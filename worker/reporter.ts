@@ -58,8 +58,10 @@ export interface ReporterOptions {
    * A claim returned here is answered exactly once through `onClaimed`.
    */
   claimFor?: () => CompleteJobsClaim | null;
-  /** The answer to a claim from `claimFor`: the jobs (maybe none), or null when it was not made. */
-  onClaimed?: (jobs: Doc[] | null) => void;
+  /** The answer to a claim from `claimFor` (the same object): the jobs (maybe none), or null when it was not made. */
+  onClaimed?: (claim: CompleteJobsClaim, jobs: Doc[] | null) => void;
+  /** How many complete_jobs requests may be in flight at once (default 1). */
+  maxInFlight?: number;
   /** Use complete_jobs (default true); false: one complete_job per job. */
   batch?: boolean;
 }
@@ -83,7 +85,9 @@ export class Reporter {
   private batchMode: boolean;
   /** Completions waiting for the next complete_jobs request. */
   private queue: Entry[] = [];
-  private sending = false;
+  /** complete_jobs requests in flight. */
+  private inFlight = 0;
+  private readonly maxInFlight: number;
   private kickScheduled = false;
   /** Reports not settled yet (queued, in a request, or in their per-job follow-up). */
   private unsettled = 0;
@@ -94,6 +98,7 @@ export class Reporter {
   constructor(o: ReporterOptions) {
     this.o = o;
     this.batchMode = o.batch ?? true;
+    this.maxInFlight = Math.max(1, o.maxInFlight ?? 1);
   }
 
   get pending(): number {
@@ -105,7 +110,7 @@ export class Reporter {
    * claim for the resources freed meanwhile, so the worker need not claim on its own.
    */
   get claimFollows(): boolean {
-    return this.batchMode && (this.sending || this.queue.length > 0);
+    return this.batchMode && (this.inFlight > 0 || this.queue.length > 0);
   }
 
   report(job: ReportedJob, status: ReportStatus, exit: JobExit, stats: TreeStatsSummary | null): void {
@@ -171,7 +176,7 @@ export class Reporter {
 
   /** Send what is queued, unless a request is in flight (its end sends the rest). */
   private kick(): void {
-    if (this.sending || this.queue.length === 0) return;
+    if (this.inFlight >= this.maxInFlight || this.queue.length === 0) return;
     if (!this.batchMode) {
       const rest = this.queue;
       this.queue = [];
@@ -179,8 +184,9 @@ export class Reporter {
       return;
     }
     const batch = this.queue.splice(0, MAX_BATCH);
-    this.sending = true;
+    this.inFlight++;
     void this.sendBatch(batch);
+    this.kick();
   }
 
   /**
@@ -192,7 +198,7 @@ export class Reporter {
     try {
       await this.sendBatchInner(batch);
     } finally {
-      this.sending = false;
+      this.inFlight--;
       this.kick();
       this.o.onSettled?.();
     }
@@ -213,7 +219,7 @@ export class Reporter {
     try {
       res = await client.completeJobs(workflow, completions, claim ?? undefined, { signal: this.abort.signal, ...(claim ? { retryMinutes: 0 } : {}) });
     } catch (err) {
-      if (claim) this.o.onClaimed?.(null);
+      if (claim) this.o.onClaimed?.(claim, null);
       // No such route: 404 ROUTE_NOT_FOUND from an older Weft; a Torc server may answer 404/405 without our codes.
       if (err instanceof WeftApiError && (err.code === 'ROUTE_NOT_FOUND' || ((err.status === 404 || err.status === 405 || err.status === 501) && err.code !== 'WORKFLOW_NOT_FOUND'))) {
         this.o.log.info('the server has no complete_jobs: reporting one job at a time');
@@ -231,7 +237,7 @@ export class Reporter {
     }
     if (claim) {
       if (res.claim_error) this.o.log.warn({ code: res.claim_error.code, err: res.claim_error.message }, 'the claim made with the completions was refused');
-      this.o.onClaimed?.(res.claimed?.jobs ?? []);
+      this.o.onClaimed?.(claim, res.claimed?.jobs ?? []);
     }
     const items = res.items ?? [];
     batch.forEach((e, i) => {
@@ -274,7 +280,7 @@ export class Reporter {
       e.job.log.error({ err: (err as Error).message }, 'the completion report could not be delivered');
     }
     this.unsettled--;
-    if (!this.sending) this.o.onSettled?.();
+    if (this.inFlight === 0) this.o.onSettled?.();
     if (this.unsettled === 0) {
       const w = this.waiters;
       this.waiters = [];

@@ -61,11 +61,17 @@ export class Worker {
   /** job _id → the files it produces. */
   private outputs = new Map<string, { key: string; path: string }[]>();
   private readonly starting = new Set<Promise<void>>();
-  /** A claim is in flight (the loop's own, or one sent with completions): never two at once, they would offer the same resources. */
+  /** The loop's own claim is in flight (claims sent with completions wait for it, and it for them). */
   private claimBusy = false;
-  /** Settles when the claim sent with completions has been answered and its jobs launched. */
-  private piggyback: Promise<void> | undefined;
-  private piggybackDone: (() => void) | undefined;
+  /**
+   * Resources offered by claims sent with completions and not answered yet: the next claim
+   * offers only the rest, so claims in flight together never offer the same CPU twice.
+   */
+  private readonly reserved = { cpus: 0, memoryBytes: 0, gpus: 0 };
+  private readonly piggybacks = new Map<CompleteJobsClaim, { cpus: number; memoryBytes: number; gpus: number }>();
+  /** Settles when no claim sent with completions is waiting for its answer. */
+  private piggybacksDone: Promise<void> | undefined;
+  private piggybacksResolve: (() => void) | undefined;
   /** Claims also start the jobs (start_run_id, a Weft extension) until the server says it does not know it. */
   private claimWithStart = true;
   private reporter!: Reporter;
@@ -194,7 +200,8 @@ export class Worker {
       log: this.log,
       onSettled: () => this.wake(),
       claimFor: () => this.claimWithCompletions(),
-      onClaimed: (jobs) => this.onPiggybackClaim(jobs),
+      onClaimed: (claim, jobs) => this.onPiggybackClaim(claim, jobs),
+      maxInFlight: reportsInFlight(),
     });
     if (this.o.launcher !== 'spawn' && launcherUsable()) this.launcher.start(this.baseEnv);
     // The perl launcher kills its jobs when the worker dies; otherwise the reaper process does.
@@ -358,12 +365,17 @@ export class Worker {
 
   private hasRoom(): boolean {
     if (this.o.maxParallelJobs !== undefined) return this.freeSlots() > 0;
-    return this.freeCpus > 0 && this.freeMemoryBytes > 0;
+    return this.freeCpus - this.reserved.cpus > 0 && this.freeMemoryBytes - this.reserved.memoryBytes > 0;
+  }
+
+  /** What a claim may offer now: the free resources less those offered by claims in flight. */
+  private offer(): { cpus: number; memoryBytes: number; gpus: number } {
+    return { cpus: this.freeCpus - this.reserved.cpus, memoryBytes: this.freeMemoryBytes - this.reserved.memoryBytes, gpus: this.gpus.available - this.reserved.gpus };
   }
 
   /** Claim what fits and start it; returns how many jobs were claimed. */
   private async claim(): Promise<number> {
-    if (this.stopRequested || !this.hasRoom() || this.claimBusy) return 0;
+    if (this.stopRequested || !this.hasRoom() || this.claimBusy || this.piggybacks.size > 0) return 0;
     // Completions are on their way: the claim goes with them (one request instead of two).
     if (this.o.maxParallelJobs === undefined && this.reporter.claimFollows) return 0;
     let jobs: Doc[];
@@ -376,7 +388,8 @@ export class Worker {
         if (jobs.length > limit) throw new Error(`prepare_next_jobs_for_submission returned ${jobs.length} jobs for limit ${limit}`);
       } else {
         const sort = this.sortMethod();
-        const body = this.resourcesDoc(this.freeCpus, this.freeMemoryBytes / GIB, this.gpus.available);
+        const o = this.offer();
+        const body = this.resourcesDoc(o.cpus, o.memoryBytes / GIB, o.gpus);
         jobs = (
           await this.client.prepareJobsForSubmission(
             this.workflow,
@@ -435,25 +448,38 @@ export class Worker {
    */
   private claimWithCompletions(): CompleteJobsClaim | null {
     if (this.stopRequested || this.claimBusy || this.o.maxParallelJobs !== undefined || !this.hasRoom()) return null;
-    this.claimBusy = true;
-    this.piggyback = new Promise((r) => (this.piggybackDone = r));
+    const o = this.offer();
     const sort = this.sortMethod();
-    return {
+    const claim: CompleteJobsClaim = {
       compute_node_key: this.nodeKey,
-      resources: this.resourcesDoc(this.freeCpus, this.freeMemoryBytes / GIB, this.gpus.available) as unknown as CompleteJobsClaim['resources'],
+      resources: this.resourcesDoc(o.cpus, o.memoryBytes / GIB, o.gpus) as unknown as CompleteJobsClaim['resources'],
       ...(sort ? { sort_method: sort } : {}),
       ...(this.claimWithStart ? { start_run_id: this.runId } : {}),
     };
+    this.reserved.cpus += o.cpus;
+    this.reserved.memoryBytes += o.memoryBytes;
+    this.reserved.gpus += o.gpus;
+    if (this.piggybacks.size === 0) this.piggybacksDone = new Promise((r) => (this.piggybacksResolve = r));
+    this.piggybacks.set(claim, o);
+    return claim;
   }
 
-  /** The answer to the claim sent with completions: start its jobs (null: it was not made; the loop claims). */
-  private onPiggybackClaim(jobs: Doc[] | null): void {
-    this.claimBusy = false;
+  /** The answer to a claim sent with completions: give back its reservation, start its jobs (null: it was not made; the loop claims). */
+  private onPiggybackClaim(claim: CompleteJobsClaim, jobs: Doc[] | null): void {
+    const o = this.piggybacks.get(claim);
+    if (o) {
+      this.piggybacks.delete(claim);
+      this.reserved.cpus -= o.cpus;
+      this.reserved.memoryBytes -= o.memoryBytes;
+      this.reserved.gpus -= o.gpus;
+    }
     if (jobs) this.launchAll(jobs);
-    const done = this.piggybackDone;
-    this.piggyback = undefined;
-    this.piggybackDone = undefined;
-    done?.();
+    if (this.piggybacks.size === 0) {
+      const done = this.piggybacksResolve;
+      this.piggybacksDone = undefined;
+      this.piggybacksResolve = undefined;
+      done?.();
+    }
     this.wake();
   }
 
@@ -579,8 +605,8 @@ export class Worker {
     this.stopRequested = true;
     this.stopController.abort(new Error('worker stopping'));
     // A claim sent with completions may still bring jobs: wait for it, then for their launches.
-    while (this.starting.size > 0 || this.piggyback) {
-      if (this.piggyback) await this.piggyback;
+    while (this.starting.size > 0 || this.piggybacksDone) {
+      if (this.piggybacksDone) await this.piggybacksDone;
       await Promise.allSettled([...this.starting]);
     }
     const graceTerm = (this.o.killGraceSeconds ?? 30) * 1000;
@@ -600,6 +626,15 @@ export class Worker {
   private scriptEnv(): NodeJS.ProcessEnv {
     return { ...(this.o.env ?? process.env), WEFT_WORKFLOW_KEY: this.workflow, WEFT_URL: this.client.baseUrl, WEFT_RUN_ID: String(this.runId) };
   }
+}
+
+/**
+ * complete_jobs requests in flight at once: WEFT_WORKER_REPORTS_IN_FLIGHT, default 1 (completions
+ * that end while one is out wait for the next, which batches them).
+ */
+function reportsInFlight(): number {
+  const n = Number(process.env['WEFT_WORKER_REPORTS_IN_FLIGHT'] ?? 1);
+  return Number.isInteger(n) && n >= 1 ? n : 1;
 }
 
 function numberOr(v: unknown, dflt: number): number {
