@@ -6,11 +6,19 @@
  *
  *   npm run build && node dist/bench/worker.js [jobs=10000] [cores=availableParallelism]
  *
- * Prints both rates (jobs per second, wall clock from the worker's start to its exit), the server's
- * CPU per job, and the ratio; the goal is a ratio of at least 0.5.
+ * Prints both rates (jobs per second, wall clock from the worker's start to its exit), the ratio (the
+ * goal is at least 0.5), and where the CPU went per job, from /proc (Linux):
+ * - server: this process (it runs nothing else while the worker runs);
+ * - worker: the worker's own utime+stime (its last /proc/<pid>/stat sample, taken every 50 ms);
+ * - launcher+jobs: everything else the worker started (this process's cutime+cstime once the worker
+ *   is reaped, less the worker's own), split as the launcher's own CPU and its reaped jobs'
+ *   (its last sample);
+ * - xargs: xargs and its `bash -c` children (this process's cutime+cstime across the run).
+ *
+ * WEFT_BENCH_WORKER_PROF=dir profiles the worker child (node --cpu-prof into dir).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { WeftClient } from '../client/index.js';
@@ -19,14 +27,49 @@ import { startServer } from '../server/main.js';
 const jobs = Number(process.argv[2] ?? 10_000);
 const cores = Number(process.argv[3] ?? availableParallelism());
 
-function xargsRate(n: number): number {
-  const input = 'true\n'.repeat(n);
-  const t0 = performance.now();
-  execFileSync('xargs', ['-d', '\n', '-P', String(cores), '-n', '1', 'bash', '-c'], { input, stdio: ['pipe', 'ignore', 'inherit'] });
-  return n / ((performance.now() - t0) / 1000);
+const CLK_TCK = 100; // USER_HZ: 100 on every Linux that Node runs on
+
+/** utime+stime and cutime+cstime (ms) of a process from /proc/<pid>/stat, or null when it is gone (or not Linux). */
+function procCpu(pid: number | 'self'): { own: number; children: number } | null {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    // f[0] is field 3; utime 14, stime 15, cutime 16, cstime 17.
+    const ms = (i: number): number => (Number(f[i]) * 1000) / CLK_TCK;
+    return { own: ms(11) + ms(12), children: ms(13) + ms(14) };
+  } catch {
+    return null;
+  }
 }
 
-async function workerRate(n: number): Promise<{ rate: number; seconds: number; serverCpuMsPerJob: number }> {
+/** The child pids of `pid` (Linux 3.5+). */
+function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function xargsRate(n: number): { rate: number; cpuMsPerJob: number | null } {
+  const input = 'true\n'.repeat(n);
+  const c0 = procCpu('self');
+  const t0 = performance.now();
+  execFileSync('xargs', ['-d', '\n', '-P', String(cores), '-n', '1', 'bash', '-c'], { input, stdio: ['pipe', 'ignore', 'inherit'] });
+  const rate = n / ((performance.now() - t0) / 1000);
+  const c1 = procCpu('self');
+  return { rate, cpuMsPerJob: c0 && c1 ? (c1.children - c0.children) / n : null };
+}
+
+interface Split {
+  worker: number;
+  launcher: number;
+  /** The worker's other helpers (the orphan reaper). */
+  helpers: number;
+  jobs: number;
+}
+
+async function workerRate(n: number): Promise<{ rate: number; seconds: number; serverCpuMsPerJob: number; split: Split | null }> {
   const dir = mkdtempSync(join(tmpdir(), 'weft-bench-worker-'));
   const server = await startServer({ flags: { host: '127.0.0.1', port: 0, db: join(dir, 'weft.db'), store: 'sqlite', logLevel: 'silent' }, env: {} });
   try {
@@ -38,28 +81,62 @@ async function workerRate(n: number): Promise<{ rate: number; seconds: number; s
     const cli = resolve(import.meta.dirname, '../cli/main.js');
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
-    const child = spawn(process.execPath, [cli, 'worker', '--url', server.url, '--workflow', wf, '--output-dir', join(dir, 'out'), '--num-cpus', String(cores), '--memory-gb', '8', '--log-level', 'warn'], {
+    const prof = process.env['WEFT_BENCH_WORKER_PROF'];
+    const c0 = procCpu('self');
+    const child = spawn(process.execPath, [...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), cli, 'worker', '--url', server.url, '--workflow', wf, '--output-dir', join(dir, 'out'), '--num-cpus', String(cores), '--memory-gb', '8', '--log-level', 'warn'], {
       stdio: ['ignore', 'inherit', 'inherit'],
     });
+    // Sample the worker and its launcher (the child of the worker whose own children are the jobs).
+    let workerLast: { own: number; children: number } | null = null;
+    const launcherLast = new Map<number, { own: number; children: number }>();
+    const sampler = setInterval(() => {
+      if (child.pid === undefined) return;
+      const w = procCpu(child.pid);
+      if (!w) return;
+      workerLast = w;
+      for (const pid of childPids(child.pid)) {
+        const c = procCpu(pid);
+        if (c) launcherLast.set(pid, c);
+      }
+    }, 50);
     const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    clearInterval(sampler);
     const seconds = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
+    const c1 = procCpu('self');
+    let split: Split | null = null;
+    if (c0 && c1 && workerLast) {
+      const total = c1.children - c0.children;
+      const worker = (workerLast as { own: number }).own;
+      // The launcher is the child with the most reaped CPU (the other is the orphan reaper).
+      const [launcher = { own: 0, children: 0 }, ...others] = [...launcherLast.values()].sort((a, b) => b.children - a.children);
+      const helpers = others.reduce((a, c) => a + c.own + c.children, 0);
+      const jobs = Math.max(0, total - worker - launcher.own - helpers);
+      split = { worker: worker / n, launcher: launcher.own / n, helpers: helpers / n, jobs: jobs / n };
+    }
     if (code !== 0) throw new Error(`the worker exited with ${code}`);
     const done = (await client.list(wf, 'results', { return_code: 0 })).length;
     if (done !== n) throw new Error(`expected ${n} results with return code 0, found ${done}`);
-    return { rate: n / seconds, seconds, serverCpuMsPerJob: (cpu.user + cpu.system) / 1000 / n };
+    return { rate: n / seconds, seconds, serverCpuMsPerJob: (cpu.user + cpu.system) / 1000 / n, split };
   } finally {
     await server.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-const raw = xargsRate(jobs);
+const x1 = xargsRate(jobs);
 const w = await workerRate(jobs);
-const raw2 = xargsRate(jobs); // again after: the machine is shared, take the better of the two
-const base = Math.max(raw, raw2);
+const x2 = xargsRate(jobs); // again after: the machine is shared, take the better of the two
+const base = Math.max(x1.rate, x2.rate);
+const ms = (x: number): string => x.toFixed(2);
 console.log(`jobs=${jobs} cores=${cores}`);
-console.log(`xargs -P ${cores}: ${base.toFixed(0)} jobs/s (runs: ${raw.toFixed(0)}, ${raw2.toFixed(0)})`);
+const xcpu = x1.cpuMsPerJob !== null && x2.cpuMsPerJob !== null ? `, CPU ${ms(Math.min(x1.cpuMsPerJob, x2.cpuMsPerJob))} ms per job` : '';
+console.log(`xargs -P ${cores}: ${base.toFixed(0)} jobs/s (runs: ${x1.rate.toFixed(0)}, ${x2.rate.toFixed(0)})${xcpu}`);
 console.log(`weft worker:  ${w.rate.toFixed(0)} jobs/s (${w.seconds.toFixed(1)} s, server in this process, worker a child process)`);
 console.log(`server CPU per job: ${w.serverCpuMsPerJob.toFixed(2)} ms (claim + start + complete; the server alone could not go past ${(1000 / w.serverCpuMsPerJob).toFixed(0)} jobs/s on one core)`);
+if (w.split) {
+  const s = w.split;
+  const total = w.serverCpuMsPerJob + s.worker + s.launcher + s.helpers + s.jobs;
+  console.log(`CPU per job: server ${ms(w.serverCpuMsPerJob)} + worker ${ms(s.worker)} + launcher ${ms(s.launcher)} + reaper ${ms(s.helpers)} + jobs ${ms(s.jobs)} = ${ms(total)} ms (${cores} cores allow ${((cores * 1000) / total).toFixed(0)} jobs/s)`);
+}
 console.log(`ratio: ${(w.rate / base).toFixed(2)} (goal >= 0.5)`);

@@ -112,9 +112,10 @@ export class JobProcess {
             for (const sig of this.queued) this.signalGroup(sig);
             this.queued = [];
           },
-          (status) => {
+          (status, groupKilled) => {
             this.done = true;
-            this.signalGroup('SIGKILL');
+            // Whatever the job left behind in its group (background children) goes with it.
+            if (!groupKilled) this.signalGroup('SIGKILL');
             // wait's status: 128+N for signal N.
             const signal = status > 128 && status <= 128 + 64 ? signalName(status - 128) : null;
             resolve({ returnCode: signal ? -(status - 128) : status, signal, seconds: (Date.now() - this.startedAt) / 1000 });

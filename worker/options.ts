@@ -58,9 +58,9 @@ export interface WorkerOptions {
   /** Prefix jobs with setpriv --pdeathsig KILL (default: when setpriv works here). */
   pdeathsig?: boolean;
   /**
-   * How jobs are started: `bash` (default), through one small bash launcher process that forks
-   * cheaply; `spawn`, each forked by the worker itself (costs the worker a fork of its whole
-   * memory per job).
+   * How jobs are started: `bash` (default), through one small launcher process (python, perl or
+   * bash, the first that runs here; see launcher.ts) that starts them cheaply; `spawn`, each
+   * forked by the worker itself (costs the worker a fork of its whole memory per job).
    */
   launcher?: 'bash' | 'spawn';
 }

@@ -4,7 +4,8 @@
  * registers a group when a job starts and removes it when the job ends; if the worker dies (even
  * by SIGKILL, which it cannot catch) the kernel closes the pipe and the reaper SIGKILLs the
  * groups that were running. `setpriv --pdeathsig` covers only the job's first process; this covers
- * everything the job started.
+ * everything the job started. Used where the job launcher does not do this itself (the bash
+ * launcher, jobs spawned by the worker); the perl launcher does (launcher.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 
@@ -23,8 +24,13 @@ exit 0
 export class OrphanReaper {
   private child: ChildProcess | undefined;
 
+  get started(): boolean {
+    return this.child !== undefined;
+  }
+
   /** Start the reaper; a no-op where bash cannot start (the worker still works, with less protection). */
   start(): void {
+    if (this.child) return;
     try {
       this.child = spawn('bash', ['-c', SCRIPT], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
       this.child.on('error', () => {

@@ -8,15 +8,18 @@
  *     the end of the allocation, or a stop request;
  *   and on the way out stop what still runs, report it, deactivate the node.
  *
- * Claims never wait on completion reports: a job that ends frees its resources at once, the loop
- * claims again while the report is still in flight. Reports retry with backoff for the
- * workflow's compute_node_wait_for_healthy_database_minutes, so none is lost while the server is
- * away (the server makes a retried identical complete_job a no-op).
+ * Requests per job (Weft extensions, with a fallback to the per-job calls of a Torc server): a
+ * claim starts the jobs it hands out (start_run_id), and the completions of jobs that ended go
+ * in one complete_jobs request that also claims for the resources they freed (reporter.ts), so a
+ * job costs about one request. The loop claims on its own only when no completion is on its way.
+ * Reports retry with backoff for the workflow's compute_node_wait_for_healthy_database_minutes,
+ * so none is lost while the server is away (the server makes a retried identical completion a
+ * no-op).
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { WeftClient, type Doc } from '../client/index.js';
+import { WeftApiError, WeftClient, type CompleteJobsClaim, type Doc, type SortMethod } from '../client/index.js';
 import { ComputeNodeRecord, loadDeclaredOutputs } from './compute-node.js';
 import { GpuPool } from './gpu-pool.js';
 import { giveBackUnstarted, startJobOnce } from './job-calls.js';
@@ -58,6 +61,19 @@ export class Worker {
   /** job _id → the files it produces. */
   private outputs = new Map<string, { key: string; path: string }[]>();
   private readonly starting = new Set<Promise<void>>();
+  /** The loop's own claim is in flight (claims sent with completions wait for it, and it for them). */
+  private claimBusy = false;
+  /**
+   * Resources offered by claims sent with completions and not answered yet: the next claim
+   * offers only the rest, so claims in flight together never offer the same CPU twice.
+   */
+  private readonly reserved = { cpus: 0, memoryBytes: 0, gpus: 0 };
+  private readonly piggybacks = new Map<CompleteJobsClaim, { cpus: number; memoryBytes: number; gpus: number }>();
+  /** Settles when no claim sent with completions is waiting for its answer. */
+  private piggybacksDone: Promise<void> | undefined;
+  private piggybacksResolve: (() => void) | undefined;
+  /** Claims also start the jobs (start_run_id, a Weft extension) until the server says it does not know it. */
+  private claimWithStart = true;
   private reporter!: Reporter;
   private res!: DetectedResources;
   private gpus!: GpuPool;
@@ -177,9 +193,19 @@ export class Worker {
       sources: this.res.sources,
     });
     this.outputs = await loadDeclaredOutputs(this.client, this.workflow);
-    this.reporter = new Reporter({ client: this.client, workflow: this.workflow, nodeKey: this.nodeKey, log: this.log, onSettled: () => this.wake() });
-    this.reaper.start();
+    this.reporter = new Reporter({
+      client: this.client,
+      workflow: this.workflow,
+      nodeKey: this.nodeKey,
+      log: this.log,
+      onSettled: () => this.wake(),
+      claimFor: () => this.claimWithCompletions(),
+      onClaimed: (claim, jobs) => this.onPiggybackClaim(claim, jobs),
+      maxInFlight: reportsInFlight(),
+    });
     if (this.o.launcher !== 'spawn' && launcherUsable()) this.launcher.start(this.baseEnv);
+    // The perl launcher kills its jobs when the worker dies; otherwise the reaper process does.
+    if (!this.launcher.reapsOrphans) this.reaper.start();
     this.node.startHeartbeat(this.heartbeatMs);
     this.log.info(
       { computeNode: this.nodeKey, runId: this.runId, cpus: this.res.numCpus, memoryGb: this.res.memoryGb, gpus: this.res.gpuIds, endTime: this.endMs === null ? null : new Date(this.endMs).toISOString(), sources: this.res.sources },
@@ -339,26 +365,36 @@ export class Worker {
 
   private hasRoom(): boolean {
     if (this.o.maxParallelJobs !== undefined) return this.freeSlots() > 0;
-    return this.freeCpus > 0 && this.freeMemoryBytes > 0;
+    return this.freeCpus - this.reserved.cpus > 0 && this.freeMemoryBytes - this.reserved.memoryBytes > 0;
+  }
+
+  /** What a claim may offer now: the free resources less those offered by claims in flight. */
+  private offer(): { cpus: number; memoryBytes: number; gpus: number } {
+    return { cpus: this.freeCpus - this.reserved.cpus, memoryBytes: this.freeMemoryBytes - this.reserved.memoryBytes, gpus: this.gpus.available - this.reserved.gpus };
   }
 
   /** Claim what fits and start it; returns how many jobs were claimed. */
   private async claim(): Promise<number> {
-    if (this.stopRequested || !this.hasRoom()) return 0;
+    if (this.stopRequested || !this.hasRoom() || this.claimBusy || this.piggybacks.size > 0) return 0;
+    // Completions are on their way: the claim goes with them (one request instead of two).
+    if (this.o.maxParallelJobs === undefined && this.reporter.claimFollows) return 0;
     let jobs: Doc[];
+    this.claimBusy = true;
     try {
+      const start = this.claimWithStart ? { start_run_id: this.runId } : {};
       if (this.o.maxParallelJobs !== undefined) {
         const limit = this.freeSlots();
-        jobs = (await this.client.prepareNextJobsForSubmission(this.workflow, limit, { compute_node_key: this.nodeKey }, { signal: this.stopController.signal })).jobs;
+        jobs = (await this.client.prepareNextJobsForSubmission(this.workflow, limit, { compute_node_key: this.nodeKey, ...start }, { signal: this.stopController.signal })).jobs;
         if (jobs.length > limit) throw new Error(`prepare_next_jobs_for_submission returned ${jobs.length} jobs for limit ${limit}`);
       } else {
-        const sort = this.config['prepare_jobs_sort_method'];
-        const body = this.resourcesDoc(this.freeCpus, this.freeMemoryBytes / GIB, this.gpus.available);
+        const sort = this.sortMethod();
+        const o = this.offer();
+        const body = this.resourcesDoc(o.cpus, o.memoryBytes / GIB, o.gpus);
         jobs = (
           await this.client.prepareJobsForSubmission(
             this.workflow,
             body as never,
-            { compute_node_key: this.nodeKey, ...(typeof sort === 'string' ? { sort_method: sort as never } : {}) },
+            { compute_node_key: this.nodeKey, ...(sort ? { sort_method: sort } : {}), ...start },
             { signal: this.stopController.signal },
           )
         ).jobs;
@@ -368,13 +404,83 @@ export class Worker {
         this.claimAborted = true;
         return 0;
       }
+      if (this.claimWithStart && err instanceof WeftApiError && (err.status === 400 || err.status === 422) && err.code !== 'RUN_ID_MISMATCH' && JSON.stringify(err.body ?? '').includes('start_run_id')) {
+        // A server without claim-and-start (Torc, an older Weft): claim, then start_job per job.
+        this.log.info('the server does not start jobs as it claims them: start_job per job');
+        this.claimWithStart = false;
+        this.wokenEarly = true;
+        return 0;
+      }
+      if (err instanceof WeftApiError && err.code === 'RUN_ID_MISMATCH') {
+        // The workflow was restarted: an idle worker follows the new run, a busy one finishes first.
+        if (!this.busy()) {
+          await this.adoptRunId();
+          this.wokenEarly = true;
+        }
+        return 0;
+      }
       throw err;
+    } finally {
+      this.claimBusy = false;
     }
+    this.launchAll(jobs);
+    return jobs.length;
+  }
+
+  private sortMethod(): SortMethod | undefined {
+    const sort = this.config['prepare_jobs_sort_method'];
+    return typeof sort === 'string' ? (sort as SortMethod) : undefined;
+  }
+
+  private launchAll(jobs: Doc[]): void {
     for (const job of jobs) {
+      // Claimed without being started: the server ignores start_run_id (it would have refused it otherwise).
+      if (job['status'] === 'submitted_pending') this.claimWithStart = false;
       const p = this.launch(job).finally(() => this.starting.delete(p));
       this.starting.add(p);
     }
-    return jobs.length;
+  }
+
+  /**
+   * The claim to send with a batch of completions (the resources free now, theirs included), or
+   * null: stopping, no room, a claim already in flight, or the --max-parallel-jobs mode (its
+   * claims ignore requirements; complete_jobs claims by resources).
+   */
+  private claimWithCompletions(): CompleteJobsClaim | null {
+    if (this.stopRequested || this.claimBusy || this.o.maxParallelJobs !== undefined || !this.hasRoom()) return null;
+    const o = this.offer();
+    const sort = this.sortMethod();
+    const claim: CompleteJobsClaim = {
+      compute_node_key: this.nodeKey,
+      resources: this.resourcesDoc(o.cpus, o.memoryBytes / GIB, o.gpus) as unknown as CompleteJobsClaim['resources'],
+      ...(sort ? { sort_method: sort } : {}),
+      ...(this.claimWithStart ? { start_run_id: this.runId } : {}),
+    };
+    this.reserved.cpus += o.cpus;
+    this.reserved.memoryBytes += o.memoryBytes;
+    this.reserved.gpus += o.gpus;
+    if (this.piggybacks.size === 0) this.piggybacksDone = new Promise((r) => (this.piggybacksResolve = r));
+    this.piggybacks.set(claim, o);
+    return claim;
+  }
+
+  /** The answer to a claim sent with completions: give back its reservation, start its jobs (null: it was not made; the loop claims). */
+  private onPiggybackClaim(claim: CompleteJobsClaim, jobs: Doc[] | null): void {
+    const o = this.piggybacks.get(claim);
+    if (o) {
+      this.piggybacks.delete(claim);
+      this.reserved.cpus -= o.cpus;
+      this.reserved.memoryBytes -= o.memoryBytes;
+      this.reserved.gpus -= o.gpus;
+    }
+    if (jobs) this.launchAll(jobs);
+    if (this.piggybacks.size === 0) {
+      const done = this.piggybacksResolve;
+      this.piggybacksDone = undefined;
+      this.piggybacksResolve = undefined;
+      done?.();
+    }
+    this.wake();
   }
 
   /** start_job, then spawn. Resources are taken at once so the next claim does not offer them again. */
@@ -399,11 +505,13 @@ export class Worker {
     };
     const name = String(job['name'] ?? job._key);
     const log = this.log.child({ job: job._key, jobName: name, runId: this.runId });
+    // Claimed and started in one call (start_run_id), or claimed only (then start_job).
+    const preStarted = job['status'] === 'submitted';
     if (this.stopRequested) {
       // Stopping: record it as stopped without running it, so it is not left submitted.
       const status = this.stopReasonStatus ?? 'terminated';
       try {
-        const doc = await startJobOnce(this.client, this.workflow, job, this.runId, this.nodeKey, log);
+        const doc = preStarted ? job : await startJobOnce(this.client, this.workflow, job, this.runId, this.nodeKey, log);
         this.reporter.report({ key: job._key, id: doc._id, doc, runId: this.runId, log }, status, { returnCode: -15, signal: null, seconds: 0 }, null);
         this.counts[status]++;
       } catch (err) {
@@ -415,7 +523,7 @@ export class Worker {
     // The process starts while start_job is in flight (as the reference worker does: it saves a
     // round trip per job). If the server refuses the start (the job was canceled or given to
     // another node meanwhile), the process is killed and nothing is reported.
-    const started = startJobOnce(this.client, this.workflow, job, this.runId, this.nodeKey, log).then(
+    const started = (preStarted ? Promise.resolve(job) : startJobOnce(this.client, this.workflow, job, this.runId, this.nodeKey, log)).then(
       (d) => d,
       (err: unknown) => {
         log.warn({ err: (err as Error).message }, 'the server refused to start the job: killing it, leaving the job to the server');
@@ -433,7 +541,7 @@ export class Worker {
       outputDir: this.outputDir,
       env: this.baseEnv,
       jobEnv,
-      ...(this.launcher.alive ? { launcher: this.launcher } : {}),
+      ...(this.launcherOrReaper() ? { launcher: this.launcher } : {}),
       onStart: (pid) => {
         this.reaper.add(pid);
         this.sampler.track(job._key, pid);
@@ -474,6 +582,13 @@ export class Worker {
 
 
 
+  /** Whether to start jobs through the launcher; when it has died, jobs are spawned and the reaper guards them. */
+  private launcherOrReaper(): boolean {
+    if (this.launcher.alive) return true;
+    this.reaper.start();
+    return false;
+  }
+
   private onExit(rj: RunningJob, exit: JobExit, stats: ReturnType<ProcessTreeSampler['untrack']>): void {
     const status = rj.stopStatus ?? 'done';
     if (exit.spawnError) rj.log.error({ err: exit.spawnError.message }, 'the job could not be started');
@@ -489,7 +604,11 @@ export class Worker {
   private async stopAllJobs(status: 'canceled' | 'terminated'): Promise<void> {
     this.stopRequested = true;
     this.stopController.abort(new Error('worker stopping'));
-    while (this.starting.size > 0) await Promise.allSettled([...this.starting]);
+    // A claim sent with completions may still bring jobs: wait for it, then for their launches.
+    while (this.starting.size > 0 || this.piggybacksDone) {
+      if (this.piggybacksDone) await this.piggybacksDone;
+      await Promise.allSettled([...this.starting]);
+    }
     const graceTerm = (this.o.killGraceSeconds ?? 30) * 1000;
     await Promise.all(
       [...this.running.values()].map(async (rj) => {
@@ -507,6 +626,15 @@ export class Worker {
   private scriptEnv(): NodeJS.ProcessEnv {
     return { ...(this.o.env ?? process.env), WEFT_WORKFLOW_KEY: this.workflow, WEFT_URL: this.client.baseUrl, WEFT_RUN_ID: String(this.runId) };
   }
+}
+
+/**
+ * complete_jobs requests in flight at once: WEFT_WORKER_REPORTS_IN_FLIGHT, default 1 (completions
+ * that end while one is out wait for the next, which batches them).
+ */
+function reportsInFlight(): number {
+  const n = Number(process.env['WEFT_WORKER_REPORTS_IN_FLIGHT'] ?? 1);
+  return Number.isInteger(n) && n >= 1 ? n : 1;
 }
 
 function numberOr(v: unknown, dflt: number): number {
