@@ -79,6 +79,8 @@ interface Row {
 const META_FIELDS = new Set(['_key', '_id', '_rev']);
 const SEGMENT = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 const IN_CHUNK = 500;
+/** At most this many rows kept per group commit (a transaction reading a whole workflow keeps the first ones only). */
+const ROW_CACHE_MAX = 4096;
 /**
  * Values written into SQL as string literals (see INLINE_STATUS): the job statuses only, so they
  * are safe to inline and a client's filter values cannot grow the statement cache.
@@ -114,10 +116,14 @@ class SqliteCore {
   /** Per collection, the statements of the by-key paths (no SQL text built and hashed per call). */
   private readonly keyStmts = new Map<string, KeyStatements>();
   /**
-   * Rows read or written in the logical transaction that is running (collection + NUL + key →
-   * row), so that an update of a document the transaction has just read does not read it again.
-   * Only while `rowsOn` (set by the store around each transaction's SAVEPOINT, cleared on its
-   * RELEASE or ROLLBACK TO); any write other than `write` and `insert` clears it.
+   * Rows read or written while a group commit is open (collection + NUL + key → row), so that
+   * an update of a document just read does not read it again, and the transactions of one group
+   * (the completions of one complete_jobs, their claim) read the workflow status and the compute
+   * node once. Only while `rowsOn`: from the group's BEGIN IMMEDIATE to its COMMIT or ROLLBACK,
+   * when this connection holds SQLite's write lock, so no other connection can change a row.
+   * A ROLLBACK TO of one transaction forgets them all; so does any write other than `write`
+   * (which keeps the row it wrote) and `insert`. Writes through the raw `database` handle while
+   * a group is open would bypass it (benchmarks and tests use it outside groups only).
    */
   private readonly rows = new Map<string, Row>();
   private rowsOn = false;
@@ -162,12 +168,12 @@ class SqliteCore {
     this.rowsOn = on;
   }
 
-  private forgetRows(): void {
+  forgetRows(): void {
     this.rows.clear();
   }
 
   private remember(collection: string, row: Row): void {
-    if (this.rowsOn) this.rows.set(`${collection}\0${row.key}`, row);
+    if (this.rowsOn && this.rows.size < ROW_CACHE_MAX) this.rows.set(`${collection}\0${row.key}`, row);
   }
 
   /** Made through `stmt` (one cache of prepared statements, which tests can observe). */
@@ -307,7 +313,7 @@ class SqliteCore {
     }
     const k = this.keyStmt(collection);
     const row = (workflow === null ? k.getGlobal.get(key) : k.getWf.get(key, workflow)) as Row | undefined;
-    if (row && this.rowsOn) this.rows.set(`${collection}\0${key}`, row);
+    if (row) this.remember(collection, row);
     return row;
   }
 
@@ -735,18 +741,17 @@ export class SqliteGraphStore extends SqliteOps {
       if (!this.group) {
         // Prepared (cached) statements: db.exec would parse the SQL again every time.
         core.stmt('BEGIN IMMEDIATE').run();
+        core.rowCache(true);
         this.group = { waiters: [] };
       }
       group = this.group;
       this.scheduleFlush();
       core.stmt('SAVEPOINT weft_tx').run();
-      core.rowCache(true);
       try {
         result = await fn(handle);
-        core.rowCache(false);
         core.stmt('RELEASE weft_tx').run();
       } catch (err) {
-        core.rowCache(false);
+        core.forgetRows();
         if (core.db.inTransaction) {
           core.stmt('ROLLBACK TO weft_tx').run();
           core.stmt('RELEASE weft_tx').run();
@@ -784,6 +789,7 @@ export class SqliteGraphStore extends SqliteOps {
     }
     this.group = null;
     const core = this.coreRef;
+    core?.rowCache(false);
     try {
       if (!core || !core.db.inTransaction) throw new WeftError('STORE_UNAVAILABLE', 'The SQLite transaction ended before its commit');
       core.stmt('COMMIT').run();
@@ -797,7 +803,10 @@ export class SqliteGraphStore extends SqliteOps {
   }
 
   private failGroup(group: CommitGroup, err: unknown): void {
-    if (this.group === group) this.group = null;
+    if (this.group === group) {
+      this.group = null;
+      this.coreRef?.rowCache(false);
+    }
     const waiters = group.waiters.splice(0);
     for (const w of waiters) w.reject(err);
   }

@@ -77,6 +77,29 @@ describe('sqlite row cache of a transaction', () => {
     expect(raw(f._key)!.body).toEqual({ name: 'a', path: '/c' });
   });
 
+  it("transactions of one group commit see each other's writes, and not those of one that failed", async () => {
+    const f = await store.insert('files', '1', { name: 'a', path: '/a' });
+    // Started in the same turn: one group commit, one transaction after the other.
+    const t1 = store.transaction(async (tx) => {
+      await tx.get('files', '1', f._key);
+      return tx.update('files', '1', f._key, { path: '/1' });
+    });
+    const t2 = store.transaction(async (tx) => {
+      expect((await tx.get('files', '1', f._key))!.path).toBe('/1');
+      await tx.update('files', '1', f._key, { path: '/2' });
+      throw new Error('boom');
+    });
+    const t3 = store.transaction(async (tx) => tx.get('files', '1', f._key));
+    const outside = store.get('files', '1', f._key);
+    const [r1, r2, r3] = await Promise.allSettled([t1, t2, t3]);
+    expect(r2.status).toBe('rejected');
+    const u1 = (r1 as PromiseFulfilledResult<Awaited<typeof t1>>).value;
+    expect((r3 as PromiseFulfilledResult<Awaited<typeof t3>>).value).toEqual(u1);
+    expect((await outside)!._rev).toBe(f._rev);
+    expect(raw(f._key)).toEqual({ rev: u1._rev, body: { name: 'a', path: '/1' } });
+    expect(await store.get('files', '1', f._key)).toEqual(u1);
+  });
+
   it('sees removals, one or many, and documents found by find and getMany', async () => {
     const a = await store.insert('files', '1', { name: 'a', path: '/a' });
     const b = await store.insert('files', '1', { name: 'b', path: '/b' });
