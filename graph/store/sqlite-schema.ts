@@ -31,6 +31,21 @@ export const HOT_FIELDS: Partial<Record<CollectionName, Readonly<Record<string, 
 };
 
 /**
+ * Fields kept in a plain column that the store writes itself (on insert, and on a write that sets
+ * the field), instead of the generated column of HOT_FIELDS, for the index over them. SQLite
+ * cannot tell which generated columns an UPDATE of the body changed, so every index over one is
+ * rewritten by every job UPDATE: a job's name never changes, yet its (workflow, name) entry was
+ * deleted and inserted again 2.75 times per lifecycle, dirtying a page of that index each time
+ * (a WAL page to write at the COMMIT). A plain column the UPDATE does not assign leaves its index
+ * alone. The value is `json_extract(body, path)`, as the generated column's, so queries see the
+ * same values; files made before it get the column and its values at open (see migrations in
+ * sqlite-store.ts). The generated column stays (unindexed, it costs nothing).
+ */
+export const STORED_FIELDS: Partial<Record<CollectionName, Readonly<Record<string, string>>>> = {
+  jobs: { name: 's_name' },
+};
+
+/**
  * Extra composite indexes beyond (workflow, hot field). The two job sort indexes serve the claim
  * sort orders (gpus_runtime_memory, gpus_memory_runtime): descending columns, so a forward scan
  * also gives ties in insertion order (rid ascending) and a claim reads only the jobs it hands out.
@@ -126,6 +141,32 @@ export function jsonPath(field: string): string {
   return '$' + field.split('.').map((seg) => `."${seg}"`).join('');
 }
 
+/**
+ * For a table made before STORED_FIELDS: the columns to add (run before schemaStatements, which
+ * indexes them). `has` lists the table's columns; an empty list: no table yet (CREATE makes them).
+ */
+export function storedColumnMigrations(name: CollectionName, has: ReadonlySet<string>): string[] {
+  if (has.size === 0) return [];
+  return Object.values(STORED_FIELDS[name] ?? {})
+    .filter((col) => !has.has(col))
+    .map((col) => `ALTER TABLE "${name}" ADD COLUMN ${col}`);
+}
+
+/**
+ * Sets each stored column to what its field holds where it does not (after schemaStatements): the
+ * values of a column just added, or of rows written by a version that did not know the column.
+ */
+export function storedColumnBackfills(): string[] {
+  const out: string[] = [];
+  for (const name of ALL_COLLECTION_NAMES) {
+    for (const [field, col] of Object.entries(STORED_FIELDS[name] ?? {})) {
+      const expr = `json_extract(body, '${jsonPath(field)}')`;
+      out.push(`UPDATE "${name}" SET ${col} = ${expr} WHERE ${col} IS NOT ${expr}`);
+    }
+  }
+  return out;
+}
+
 /** The statements that create every table and index. Idempotent. */
 export function schemaStatements(): string[] {
   const out: string[] = [];
@@ -139,16 +180,19 @@ export function schemaStatements(): string[] {
       'body TEXT NOT NULL',
     ];
     if (isEdgeCollection(name)) cols.push('efrom TEXT NOT NULL', 'eto TEXT NOT NULL');
+    const stored = STORED_FIELDS[name] ?? {};
+    for (const col of Object.values(stored)) cols.push(col);
     for (const [field, col] of Object.entries(hot)) {
       cols.push(`${col} GENERATED ALWAYS AS (json_extract(body, '${jsonPath(field)}')) VIRTUAL`);
     }
     out.push(`CREATE TABLE IF NOT EXISTS "${name}" (${cols.join(', ')})`);
     if (NO_WORKFLOW_INDEX.has(name)) out.push(`DROP INDEX IF EXISTS "ix_${name}_workflow"`);
     else out.push(`CREATE INDEX IF NOT EXISTS "ix_${name}_workflow" ON "${name}" (workflow)`);
-    for (const col of Object.values(hot)) {
-      if (COMPOSITE_ONLY[name]?.includes(col)) out.push(`DROP INDEX IF EXISTS "ix_${name}_${col}"`);
+    for (const [field, col] of Object.entries(hot)) {
+      if (COMPOSITE_ONLY[name]?.includes(col) || stored[field] !== undefined) out.push(`DROP INDEX IF EXISTS "ix_${name}_${col}"`);
       else out.push(`CREATE INDEX IF NOT EXISTS "ix_${name}_${col}" ON "${name}" (workflow, ${col})`);
     }
+    for (const col of Object.values(stored)) out.push(`CREATE INDEX IF NOT EXISTS "ix_${name}_${col}" ON "${name}" (workflow, ${col})`);
     for (const idx of EXTRA_INDEXES[name] ?? []) {
       const ixName = `ix_${name}_${idx.cols.join('_').replace(/[^A-Za-z0-9_]+/g, '_')}${idx.where ? '_claimable' : ''}`;
       out.push(`CREATE INDEX IF NOT EXISTS "${ixName}" ON "${name}" (${idx.cols.join(', ')})${idx.where ? ` WHERE ${idx.where}` : ''}`);

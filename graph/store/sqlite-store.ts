@@ -40,7 +40,7 @@ import type {
   WriteOptions,
 } from './port.js';
 import { WalCheckpointer, type CheckpointStats, type CheckpointTuning } from './sqlite-checkpointer.js';
-import { HOT_FIELDS, INLINE_STATUS, jsonPath, schemaStatements } from './sqlite-schema.js';
+import { HOT_FIELDS, INLINE_STATUS, STORED_FIELDS, jsonPath, schemaStatements, storedColumnBackfills, storedColumnMigrations } from './sqlite-schema.js';
 
 export interface SqliteGraphStoreOptions {
   /** Database file path, or ':memory:' (unit tests only). */
@@ -55,6 +55,19 @@ export interface SqliteGraphStoreOptions {
   checkpointTuning?: Partial<CheckpointTuning>;
 }
 
+interface KeyStatements {
+  getWf: Database.Statement;
+  getGlobal: Database.Statement;
+  update: Database.Statement;
+  /** The update that also sets the stored columns (STORED_FIELDS), for collections that have some. */
+  updateStored: Database.Statement | null;
+  insert: Database.Statement;
+  /** The fields of the stored columns, in the order their values are bound. */
+  storedFields: string[];
+  /** Their top-level fields: an update patch that sets none of them leaves the stored columns as they are. */
+  storedTops: string[];
+}
+
 interface Row {
   rid: number;
   key: string;
@@ -66,6 +79,8 @@ interface Row {
 const META_FIELDS = new Set(['_key', '_id', '_rev']);
 const SEGMENT = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 const IN_CHUNK = 500;
+/** At most this many rows kept per group commit (a transaction reading a whole workflow keeps the first ones only). */
+const ROW_CACHE_MAX = 4096;
 /**
  * Values written into SQL as string literals (see INLINE_STATUS): the job statuses only, so they
  * are safe to inline and a client's filter values cannot grow the statement cache.
@@ -98,6 +113,20 @@ class SqliteCore {
   private revCounter = 0;
   private readonly revPrefix = randomBytes(3).toString('hex');
   private readonly stmtCache = new Map<string, Database.Statement>();
+  /** Per collection, the statements of the by-key paths (no SQL text built and hashed per call). */
+  private readonly keyStmts = new Map<string, KeyStatements>();
+  /**
+   * Rows read or written while a group commit is open (collection + NUL + key → row), so that
+   * an update of a document just read does not read it again, and the transactions of one group
+   * (the completions of one complete_jobs, their claim) read the workflow status and the compute
+   * node once. Only while `rowsOn`: from the group's BEGIN IMMEDIATE to its COMMIT or ROLLBACK,
+   * when this connection holds SQLite's write lock, so no other connection can change a row.
+   * A ROLLBACK TO of one transaction forgets them all; so does any write other than `write`
+   * (which keeps the row it wrote) and `insert`. Writes through the raw `database` handle while
+   * a group is open would bypass it (benchmarks and tests use it outside groups only).
+   */
+  private readonly rows = new Map<string, Row>();
+  private rowsOn = false;
 
   constructor(path: string) {
     if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
@@ -111,7 +140,12 @@ class SqliteCore {
 
   init(): void {
     this.db.transaction(() => {
+      for (const name of Object.keys(STORED_FIELDS) as CollectionName[]) {
+        const has = new Set((this.db.prepare(`SELECT name FROM pragma_table_info(?)`).all(name) as { name: string }[]).map((r) => r.name));
+        for (const s of storedColumnMigrations(name, has)) this.db.exec(s);
+      }
       for (const s of schemaStatements()) this.db.exec(s);
+      for (const s of storedColumnBackfills()) this.db.exec(s);
     })();
     for (const name of ALL_COLLECTION_NAMES) {
       const row = this.db.prepare(`SELECT MAX(CAST(key AS INTEGER)) AS m FROM "${name}" WHERE key GLOB '[0-9]*'`).get() as { m: number | null };
@@ -126,6 +160,51 @@ class SqliteCore {
       this.stmtCache.set(sql, s);
     }
     return s;
+  }
+
+  /** Start or end (and forget) the row cache of one logical transaction. */
+  rowCache(on: boolean): void {
+    this.rows.clear();
+    this.rowsOn = on;
+  }
+
+  forgetRows(): void {
+    this.rows.clear();
+  }
+
+  private remember(collection: string, row: Row): void {
+    if (this.rowsOn && this.rows.size < ROW_CACHE_MAX) this.rows.set(`${collection}\0${row.key}`, row);
+  }
+
+  /** Made through `stmt` (one cache of prepared statements, which tests can observe). */
+  private keyStmt(collection: CollectionName): KeyStatements {
+    let k = this.keyStmts.get(collection);
+    if (!k) {
+      k = {
+        getWf: this.stmt(`SELECT ${this.cols(collection)} FROM "${collection}" WHERE key = ? AND workflow = ?`),
+        getGlobal: this.stmt(`SELECT ${this.cols(collection)} FROM "${collection}" WHERE key = ? AND workflow IS NULL`),
+        update: this.stmt(`UPDATE "${collection}" SET rev = ?, body = ? WHERE rid = ?`),
+        updateStored: null,
+        insert: isEdgeCollection(collection)
+          ? this.stmt(`INSERT INTO "${collection}" (key, workflow, rev, body, efrom, eto) VALUES (?, ?, ?, ?, ?, ?)`)
+          : this.stmt(`INSERT INTO "${collection}" (key, workflow, rev, body) VALUES (?, ?, ?, ?)`),
+        storedFields: [],
+        storedTops: [],
+      };
+      const stored = Object.entries(STORED_FIELDS[collection] ?? {});
+      if (stored.length > 0) {
+        // The body is bound once more for each stored column: SQLite extracts the value, exactly as a generated column would.
+        const sets = stored.map(([field, col]) => `${col} = json_extract(?, '${jsonPath(field)}')`).join(', ');
+        k.updateStored = this.stmt(`UPDATE "${collection}" SET rev = ?, body = ?, ${sets} WHERE rid = ?`);
+        k.insert = this.stmt(
+          `INSERT INTO "${collection}" (key, workflow, rev, body, ${stored.map(([, col]) => col).join(', ')}) VALUES (?, ?, ?, ?, ${stored.map(([field]) => `json_extract(?, '${jsonPath(field)}')`).join(', ')})`,
+        );
+        k.storedFields = stored.map(([field]) => field);
+        k.storedTops = [...new Set(stored.map(([field]) => field.split('.')[0]!))];
+      }
+      this.keyStmts.set(collection, k);
+    }
+    return k;
   }
 
   newKey(): string {
@@ -162,6 +241,8 @@ class SqliteCore {
     if (field === '_id') return `('${collection}/' || key)`;
     if (isEdgeCollection(collection) && field === '_from') return 'efrom';
     if (isEdgeCollection(collection) && field === '_to') return 'eto';
+    const stored = STORED_FIELDS[collection]?.[field];
+    if (stored) return stored;
     const hot = HOT_FIELDS[collection]?.[field];
     if (hot) return hot;
     const segs = field.split('.');
@@ -226,7 +307,14 @@ class SqliteCore {
   }
 
   getRow(collection: CollectionName, workflow: string | null, key: string): Row | undefined {
-    return this.stmt(`SELECT ${this.cols(collection)} FROM "${collection}" WHERE key = ? AND ${this.wfClause(workflow)}`).get(key, ...this.wfParams(workflow)) as Row | undefined;
+    if (this.rowsOn) {
+      const cached = this.rows.get(`${collection}\0${key}`);
+      if (cached) return cached.workflow === workflow ? cached : undefined;
+    }
+    const k = this.keyStmt(collection);
+    const row = (workflow === null ? k.getGlobal.get(key) : k.getWf.get(key, workflow)) as Row | undefined;
+    if (row) this.remember(collection, row);
+    return row;
   }
 
   insert(collection: CollectionName, workflow: string | null, input: Record<string, unknown>): Doc {
@@ -253,9 +341,11 @@ class SqliteCore {
       if (typeof from !== 'string' || typeof to !== 'string') {
         throw new WeftError('VALIDATION_FAILED', 'An edge needs _from and _to', { details: [{ path: ['_from'], message: 'required', rule: 'required' }] });
       }
-      this.stmt(`INSERT INTO "${collection}" (key, workflow, rev, body, efrom, eto) VALUES (?, ?, ?, ?, ?, ?)`).run(key, workflow, rev, json, from, to);
+      this.keyStmt(collection).insert.run(key, workflow, rev, json, from, to);
     } else {
-      this.stmt(`INSERT INTO "${collection}" (key, workflow, rev, body) VALUES (?, ?, ?, ?)`).run(key, workflow, rev, json);
+      const k = this.keyStmt(collection);
+      if (k.storedFields.length === 0) k.insert.run(key, workflow, rev, json);
+      else k.insert.run(key, workflow, rev, json, ...k.storedFields.map(() => json));
     }
     return { _key: key, _id: `${collection}/${key}`, _rev: rev, ...body };
   }
@@ -282,7 +372,12 @@ class SqliteCore {
       body._to = current._to;
     }
     const rev = this.newRev();
-    this.stmt(`UPDATE "${collection}" SET rev = ?, body = ? WHERE rid = ?`).run(rev, JSON.stringify(body), row.rid);
+    const json = JSON.stringify(body);
+    const k = this.keyStmt(collection);
+    // A stored column is written only when the write may change its field (its index is left alone otherwise).
+    if (k.updateStored && (mode === 'replace' || k.storedTops.some((f) => f in next))) k.updateStored.run(rev, json, ...k.storedFields.map(() => json), row.rid);
+    else k.update.run(rev, json, row.rid);
+    this.remember(collection, { rid: row.rid, key, workflow: row.workflow, rev, body: json });
     return { _key: key, _id: `${collection}/${key}`, _rev: rev, ...body };
   }
 
@@ -291,6 +386,7 @@ class SqliteCore {
    * the edge indexes are (workflow, efrom) and (workflow, eto) and this names the workflow too.
    */
   removeEdgesOf(workflow: string | null, id: string): void {
+    this.forgetRows();
     const wf = this.wfClause(workflow);
     const params = this.wfParams(workflow);
     for (const e of EDGE_COLLECTION_NAMES) {
@@ -303,12 +399,14 @@ class SqliteCore {
     const row = this.getRow(collection, workflow, key);
     if (!row) return false;
     if (opts?.rev !== undefined && opts.rev !== row.rev) throw revisionConflict(`${collection}/${key}`, row.rev);
+    this.forgetRows();
     this.stmt(`DELETE FROM "${collection}" WHERE rid = ?`).run(row.rid);
     if (!isEdgeCollection(collection)) this.removeEdgesOf(workflow, `${collection}/${key}`);
     return true;
   }
 
   removeWhere(collection: CollectionName, workflow: string | null, where?: Where): number {
+    this.forgetRows();
     const w = this.whereSql(collection, workflow, where);
     if (isEdgeCollection(collection)) {
       return this.db.prepare(`DELETE FROM "${collection}" WHERE ${w.sql}`).run(...w.params).changes;
@@ -342,7 +440,10 @@ class SqliteCore {
       params.push(opts.limit ?? -1, opts.skip ?? 0);
     }
     const rows = this.stmt(sql).all(...params) as Row[];
-    const items = rows.map((r) => this.toDoc(collection, r));
+    const items = rows.map((r) => {
+      this.remember(collection, r);
+      return this.toDoc(collection, r);
+    });
     let totalCount = -1;
     if (opts.withTotal) {
       const noPaging = opts.limit === undefined && !opts.skip;
@@ -360,7 +461,10 @@ class SqliteCore {
     const byKey = new Map<string, Doc>();
     for (const part of chunks(keys, IN_CHUNK)) {
       const sql = `SELECT ${this.cols(collection)} FROM "${collection}" WHERE ${this.wfClause(workflow)} AND key IN (${part.map(() => '?').join(', ')})`;
-      for (const r of this.stmt(sql).all(...this.wfParams(workflow), ...part) as Row[]) byKey.set(r.key, this.toDoc(collection, r));
+      for (const r of this.stmt(sql).all(...this.wfParams(workflow), ...part) as Row[]) {
+        this.remember(collection, r);
+        byKey.set(r.key, this.toDoc(collection, r));
+      }
     }
     const out: Doc[] = [];
     for (const k of keys) {
@@ -410,6 +514,7 @@ class SqliteCore {
   }
 
   removeWorkflow(workflow: string): void {
+    this.forgetRows();
     for (const name of [...WORKFLOW_COLLECTION_NAMES, ...EDGE_COLLECTION_NAMES]) {
       this.stmt(`DELETE FROM "${name}" WHERE workflow = ?`).run(workflow);
     }
@@ -636,6 +741,7 @@ export class SqliteGraphStore extends SqliteOps {
       if (!this.group) {
         // Prepared (cached) statements: db.exec would parse the SQL again every time.
         core.stmt('BEGIN IMMEDIATE').run();
+        core.rowCache(true);
         this.group = { waiters: [] };
       }
       group = this.group;
@@ -645,6 +751,7 @@ export class SqliteGraphStore extends SqliteOps {
         result = await fn(handle);
         core.stmt('RELEASE weft_tx').run();
       } catch (err) {
+        core.forgetRows();
         if (core.db.inTransaction) {
           core.stmt('ROLLBACK TO weft_tx').run();
           core.stmt('RELEASE weft_tx').run();
@@ -682,6 +789,7 @@ export class SqliteGraphStore extends SqliteOps {
     }
     this.group = null;
     const core = this.coreRef;
+    core?.rowCache(false);
     try {
       if (!core || !core.db.inTransaction) throw new WeftError('STORE_UNAVAILABLE', 'The SQLite transaction ended before its commit');
       core.stmt('COMMIT').run();
@@ -695,7 +803,10 @@ export class SqliteGraphStore extends SqliteOps {
   }
 
   private failGroup(group: CommitGroup, err: unknown): void {
-    if (this.group === group) this.group = null;
+    if (this.group === group) {
+      this.group = null;
+      this.coreRef?.rowCache(false);
+    }
     const waiters = group.waiters.splice(0);
     for (const w of waiters) w.reject(err);
   }
