@@ -25,9 +25,10 @@
  * (default) sends each claim over a minimal keep-alive HTTP/1.1 connection per claimer
  * (RawHttpConnection); `--client node-http` uses node:http's keep-alive agent.
  *
- *   npm run build && node dist/bench/engine-claims.js [--jobs 100000] [--claimers 64] [--claims 4000] [--interval-ms 100] [--client raw|node-http] [--warmup 1000]
+ *   npm run build && node dist/bench/engine-claims.js [--jobs 100000] [--claimers 64] [--claims 4000] [--interval-ms 100] [--client raw|node-http] [--warmup 1000] [--trace FILE]
  */
 import { loadavg } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { RawHttpConnection, call, type ServerProcess, fmt, numberArg, ok, ownCpuSeconds, plainDatabase, plainJobBody, quantile, startServerProcess } from './engine-common.js';
 
@@ -55,7 +56,7 @@ function summarize(ms: number[], seconds: number, jobs: number, cpuSeconds: numb
   return { p50: quantile(s, 0.5), p99: quantile(s, 0.99), max: s[s.length - 1] ?? NaN, throughput: ms.length / seconds, jobs, cpuMs: (cpuSeconds * 1000) / ms.length };
 }
 
-export async function measureWeft(jobs: number, claimers: number, claims: number, intervalMs: number, client: 'raw' | 'node-http' = 'raw', warmup = 1_000): Promise<{ closed: Latencies; paced: Latencies }> {
+export async function measureWeft(jobs: number, claimers: number, claims: number, intervalMs: number, client: 'raw' | 'node-http' = 'raw', warmup = 1_000, traceFile?: string): Promise<{ closed: Latencies; paced: Latencies }> {
   const server = await startServerProcess();
   try {
     const base = server.url;
@@ -73,6 +74,8 @@ export async function measureWeft(jobs: number, claimers: number, claims: number
     const worker = { num_cpus: PER_CLAIM, memory_gb: 16, num_gpus: 0, num_nodes: 1, time_limit: 'PT4H' };
     // One keep-alive connection per claimer. The raw client (default) costs this process less CPU
     // per claim than node:http, so 64 answers arriving together are read sooner (see --client).
+    // --trace FILE: one line per claim (phase, start and latency in ms, claimer), to find stalls.
+    const trace: string[] | null = traceFile ? [] : null;
     const conns = client === 'raw' ? await Promise.all(nodes.map(() => RawHttpConnection.open(base))) : [];
     const path = (c: number) => `${base}/workflows/${wf}/prepare_jobs_for_submission?compute_node_key=${nodes[c]}`;
     const claimOnce = async (c: number): Promise<{ ms: number; got: number }> => {
@@ -87,7 +90,7 @@ export async function measureWeft(jobs: number, claimers: number, claims: number
     // checkpoint thread copies for a few seconds after (CPU the claims would compete with).
     await quiet(server);
 
-    const run = async (perClaimer: number, pace: number): Promise<Latencies> => {
+    const run = async (label: string, perClaimer: number, pace: number): Promise<Latencies> => {
       const ms: number[] = [];
       let got = 0;
       const cpu0 = server.cpuSeconds();
@@ -103,6 +106,7 @@ export async function measureWeft(jobs: number, claimers: number, claims: number
             const started = performance.now();
             const one = await claimOnce(c);
             ms.push(one.ms);
+            if (trace) trace.push(`${label} ${started.toFixed(2)} ${one.ms.toFixed(2)} ${c}`);
             got += one.got;
             if (pace > 0) await new Promise((r) => setTimeout(r, Math.max(0, pace - (performance.now() - started))));
           }
@@ -114,9 +118,10 @@ export async function measureWeft(jobs: number, claimers: number, claims: number
     };
     // Warm-up, not measured: a closed-loop run so the measured one starts in a steady state (code
     // compiled, caches filled) rather than with its first second at half speed.
-    await run(Math.max(1, Math.ceil(warmup / claimers)), 0);
-    const closed = await run(Math.ceil(claims / claimers), 0);
-    const paced = await run(Math.max(5, Math.ceil(claims / claimers / 4)), intervalMs);
+    await run('warmup', Math.max(1, Math.ceil(warmup / claimers)), 0);
+    const closed = await run('closed', Math.ceil(claims / claimers), 0);
+    const paced = await run('paced', Math.max(5, Math.ceil(claims / claimers / 4)), intervalMs);
+    if (trace && traceFile) writeFileSync(traceFile, trace.join('\n') + '\n');
     for (const c of conns) c.close();
     return { closed, paced };
   } finally {
@@ -172,6 +177,8 @@ export async function main(): Promise<void> {
   const claims = numberArg('claims', 4_000);
   const interval = numberArg('interval-ms', 100);
   const warmup = numberArg('warmup', 1_000);
+  const ti = process.argv.indexOf('--trace');
+  const traceFile = ti === -1 ? undefined : process.argv[ti + 1];
   const ci = process.argv.indexOf('--client');
   const client = ci === -1 ? 'raw' : process.argv[ci + 1];
   if (client !== 'raw' && client !== 'node-http') throw new Error('--client is raw or node-http');
@@ -184,7 +191,7 @@ export async function main(): Promise<void> {
         (ratio ? `   ratio p50 ${(l.p50 / ratio.p50).toFixed(1)}x p99 ${(l.p99 / ratio.p99).toFixed(1)}x CPU ${(l.cpuMs / ratio.cpuMs).toFixed(1)}x` : ''),
     );
   line(`baseline plain SQLite claim (in-process, serial)`, b);
-  const w = await measureWeft(jobs, claimers, claims, interval, client, warmup);
+  const w = await measureWeft(jobs, claimers, claims, interval, client, warmup, traceFile);
   line(`weft HTTP, closed loop (${claimers} always in flight)`, w.closed, b);
   line(`weft HTTP, each claimer every ${interval} ms`, w.paced, b);
   const p99 = Math.min(w.closed.p99, w.paced.p99);
