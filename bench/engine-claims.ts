@@ -16,10 +16,21 @@
  * transaction per claim, called in-process one after another. The ratios are Weft's latencies over
  * the baseline's.
  *
- *   npm run build && node dist/bench/engine-claims.js [--jobs 100000] [--claimers 64] [--claims 4000] [--interval-ms 100]
+ * Before measuring, the bench waits for the server to go quiet after the setup (its checkpoint
+ * thread copies the WAL the 100,000 inserts left) and runs `--warmup` claims (default 1,000, closed
+ * loop, not counted), so the measured runs start in a steady state.
+ *
+ * The claimers share this process, so its own CPU per claim and event-loop delay are printed too:
+ * when it is short of CPU, answers wait to be read and that wait counts as latency. `--client raw`
+ * (default) sends each claim over a minimal keep-alive HTTP/1.1 connection per claimer
+ * (RawHttpConnection); `--client node-http` uses node:http's keep-alive agent.
+ *
+ *   npm run build && node dist/bench/engine-claims.js [--jobs 100000] [--claimers 64] [--claims 4000] [--interval-ms 100] [--client raw|node-http] [--warmup 1000] [--trace FILE]
  */
 import { loadavg } from 'node:os';
-import { call, fmt, numberArg, ok, ownCpuSeconds, plainDatabase, plainJobBody, quantile, startServerProcess } from './engine-common.js';
+import { writeFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { RawHttpConnection, call, type ServerProcess, fmt, numberArg, ok, ownCpuSeconds, plainDatabase, plainJobBody, quantile, startServerProcess } from './engine-common.js';
 
 const PER_CLAIM = 4;
 
@@ -31,6 +42,13 @@ interface Latencies {
   jobs: number;
   /** CPU ms per claim: the server's (Weft) or this process's (baseline). */
   cpuMs: number;
+  /**
+   * Weft only: this process's CPU ms per claim (the 64 HTTP claimers and their JSON parsing) and
+   * the p99 of its event-loop delay (ms). A client that is short of CPU answers late, and that
+   * lateness would count as the server's latency.
+   */
+  clientCpuMs?: number;
+  clientLoopP99?: number;
 }
 
 function summarize(ms: number[], seconds: number, jobs: number, cpuSeconds: number): Latencies {
@@ -38,7 +56,7 @@ function summarize(ms: number[], seconds: number, jobs: number, cpuSeconds: numb
   return { p50: quantile(s, 0.5), p99: quantile(s, 0.99), max: s[s.length - 1] ?? NaN, throughput: ms.length / seconds, jobs, cpuMs: (cpuSeconds * 1000) / ms.length };
 }
 
-export async function measureWeft(jobs: number, claimers: number, claims: number, intervalMs: number): Promise<{ closed: Latencies; paced: Latencies }> {
+export async function measureWeft(jobs: number, claimers: number, claims: number, intervalMs: number, client: 'raw' | 'node-http' = 'raw', warmup = 1_000, traceFile?: string): Promise<{ closed: Latencies; paced: Latencies }> {
   const server = await startServerProcess();
   try {
     const base = server.url;
@@ -54,21 +72,31 @@ export async function measureWeft(jobs: number, claimers: number, claims: number
       nodes.push((await ok(`${base}/workflows/${wf}/compute_nodes`, 'POST', { hostname: `w${c}`, pid: c, start_time: new Date().toISOString(), resources: { num_cpus: PER_CLAIM, memory_gb: 16 } }))._key);
     }
     const worker = { num_cpus: PER_CLAIM, memory_gb: 16, num_gpus: 0, num_nodes: 1, time_limit: 'PT4H' };
+    // One keep-alive connection per claimer. The raw client (default) costs this process less CPU
+    // per claim than node:http, so 64 answers arriving together are read sooner (see --client).
+    // --trace FILE: one line per claim (phase, start and latency in ms, claimer), to find stalls.
+    const trace: string[] | null = traceFile ? [] : null;
+    const conns = client === 'raw' ? await Promise.all(nodes.map(() => RawHttpConnection.open(base))) : [];
+    const path = (c: number) => `${base}/workflows/${wf}/prepare_jobs_for_submission?compute_node_key=${nodes[c]}`;
     const claimOnce = async (c: number): Promise<{ ms: number; got: number }> => {
       const t = performance.now();
-      const r = await call(`${base}/workflows/${wf}/prepare_jobs_for_submission?compute_node_key=${nodes[c]}`, 'POST', worker);
+      const r = client === 'raw' ? await conns[c]!.request('POST', path(c), JSON.stringify(worker)) : await call(path(c), 'POST', worker);
       const ms = performance.now() - t;
       if (r.status !== 200) throw new Error(`claim → ${r.status} ${JSON.stringify(r.body)}`);
       return { ms, got: (r.body.jobs as unknown[]).length };
     };
 
-    // Warm-up: a few claims so the first measured ones do not pay for compilation.
-    for (let c = 0; c < claimers; c++) await claimOnce(c);
+    // Let the server settle after the setup: writing 100,000 jobs leaves a large WAL that its
+    // checkpoint thread copies for a few seconds after (CPU the claims would compete with).
+    await quiet(server);
 
-    const run = async (perClaimer: number, pace: number): Promise<Latencies> => {
+    const run = async (label: string, perClaimer: number, pace: number): Promise<Latencies> => {
       const ms: number[] = [];
       let got = 0;
       const cpu0 = server.cpuSeconds();
+      const own0 = ownCpuSeconds();
+      const loop = monitorEventLoopDelay({ resolution: 1 });
+      loop.enable();
       const t0 = performance.now();
       await Promise.all(
         Array.from({ length: claimers }, async (_, c) => {
@@ -78,18 +106,36 @@ export async function measureWeft(jobs: number, claimers: number, claims: number
             const started = performance.now();
             const one = await claimOnce(c);
             ms.push(one.ms);
+            if (trace) trace.push(`${label} ${started.toFixed(2)} ${one.ms.toFixed(2)} ${c}`);
             got += one.got;
             if (pace > 0) await new Promise((r) => setTimeout(r, Math.max(0, pace - (performance.now() - started))));
           }
         }),
       );
-      return summarize(ms, (performance.now() - t0) / 1000, got, server.cpuSeconds() - cpu0);
+      const l = summarize(ms, (performance.now() - t0) / 1000, got, server.cpuSeconds() - cpu0);
+      loop.disable();
+      return { ...l, clientCpuMs: ((ownCpuSeconds() - own0) * 1000) / ms.length, clientLoopP99: loop.percentile(99) / 1e6 };
     };
-    const closed = await run(Math.ceil(claims / claimers), 0);
-    const paced = await run(Math.max(5, Math.ceil(claims / claimers / 4)), intervalMs);
+    // Warm-up, not measured: a closed-loop run so the measured one starts in a steady state (code
+    // compiled, caches filled) rather than with its first second at half speed.
+    await run('warmup', Math.max(1, Math.ceil(warmup / claimers)), 0);
+    const closed = await run('closed', Math.ceil(claims / claimers), 0);
+    const paced = await run('paced', Math.max(5, Math.ceil(claims / claimers / 4)), intervalMs);
+    if (trace && traceFile) writeFileSync(traceFile, trace.join('\n') + '\n');
+    for (const c of conns) c.close();
     return { closed, paced };
   } finally {
     await server.stop();
+  }
+}
+
+/** Wait until the server uses under 2% of a core over 0.5 s (at most 15 s). */
+async function quiet(server: ServerProcess): Promise<void> {
+  const until = performance.now() + 15_000;
+  while (performance.now() < until) {
+    const c0 = server.cpuSeconds();
+    await new Promise((r) => setTimeout(r, 500));
+    if (server.cpuSeconds() - c0 < 0.01) return;
   }
 }
 
@@ -130,15 +176,22 @@ export async function main(): Promise<void> {
   const claimers = numberArg('claimers', 64);
   const claims = numberArg('claims', 4_000);
   const interval = numberArg('interval-ms', 100);
-  console.log(`== claim latency: ${claimers} concurrent claimers, ${jobs} ready jobs, ${PER_CLAIM} jobs per claim; load average ${loadavg()[0]!.toFixed(1)}`);
+  const warmup = numberArg('warmup', 1_000);
+  const ti = process.argv.indexOf('--trace');
+  const traceFile = ti === -1 ? undefined : process.argv[ti + 1];
+  const ci = process.argv.indexOf('--client');
+  const client = ci === -1 ? 'raw' : process.argv[ci + 1];
+  if (client !== 'raw' && client !== 'node-http') throw new Error('--client is raw or node-http');
+  console.log(`== claim latency: ${claimers} concurrent claimers, ${jobs} ready jobs, ${PER_CLAIM} jobs per claim; load average ${loadavg()[0]!.toFixed(1)}, client ${client}`);
   const b = measureBaseline(jobs, claims);
   const line = (label: string, l: Latencies, ratio?: Latencies) =>
     console.log(
       `${label.padEnd(52)} p50 ${fmt(l.p50, 2).padStart(7)} ms  p99 ${fmt(l.p99, 2).padStart(7)} ms  max ${fmt(l.max, 1).padStart(7)} ms  ${fmt(l.throughput, 0).padStart(6)} claims/s  CPU ${fmt(l.cpuMs, 3)} ms/claim` +
+        (l.clientCpuMs !== undefined ? `  client CPU ${fmt(l.clientCpuMs, 3)} ms/claim, loop delay p99 ${fmt(l.clientLoopP99 ?? NaN, 1)} ms` : '') +
         (ratio ? `   ratio p50 ${(l.p50 / ratio.p50).toFixed(1)}x p99 ${(l.p99 / ratio.p99).toFixed(1)}x CPU ${(l.cpuMs / ratio.cpuMs).toFixed(1)}x` : ''),
     );
   line(`baseline plain SQLite claim (in-process, serial)`, b);
-  const w = await measureWeft(jobs, claimers, claims, interval);
+  const w = await measureWeft(jobs, claimers, claims, interval, client, warmup, traceFile);
   line(`weft HTTP, closed loop (${claimers} always in flight)`, w.closed, b);
   line(`weft HTTP, each claimer every ${interval} ms`, w.paced, b);
   const p99 = Math.min(w.closed.p99, w.paced.p99);

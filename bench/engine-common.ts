@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -181,4 +182,108 @@ export function plainJobBody(i: number, status: string): string {
 
 export function fmt(n: number, digits = 1): string {
   return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+/**
+ * A minimal HTTP/1.1 keep-alive client on one TCP connection, one request at a time (what one
+ * worker with a keep-alive agent does), for benches whose many clients share this process: the
+ * node:http client costs ~0.1-0.2 ms of CPU per request, and when 64 claimers' answers queue in
+ * this process behind each other that delay is counted as the server's latency. It writes the
+ * request bytes itself and reads answers framed by Content-Length (what the server sends; a
+ * chunked answer is an error here). Bodies are parsed as JSON, as a worker would.
+ */
+export class RawHttpConnection {
+  private readonly socket: Socket;
+  private readonly hostHeader: string;
+  private pending: { resolve: (r: Reply) => void; reject: (e: Error) => void } | null = null;
+  private buf: Buffer | null = null;
+  private closed: Error | null = null;
+
+  private constructor(socket: Socket, hostHeader: string) {
+    this.socket = socket;
+    this.hostHeader = hostHeader;
+    socket.setNoDelay(true);
+    socket.on('data', (d: Buffer) => this.onData(d));
+    const fail = (err: Error) => {
+      this.closed = err;
+      const p = this.pending;
+      this.pending = null;
+      p?.reject(err);
+    };
+    socket.on('error', fail);
+    socket.on('close', () => fail(new Error('connection closed')));
+  }
+
+  /** Connect to the host and port of `baseUrl` (http only). */
+  static async open(baseUrl: string): Promise<RawHttpConnection> {
+    const u = new URL(baseUrl);
+    if (u.protocol !== 'http:') throw new Error(`RawHttpConnection: http only, not ${u.protocol}`);
+    const socket = createConnection({ host: u.hostname, port: Number(u.port || 80) });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    return new RawHttpConnection(socket, u.host);
+  }
+
+  /** One request with a JSON body (`payload`, already serialized) or none; the parsed answer. */
+  request(method: string, url: string, payload?: string): Promise<Reply> {
+    if (this.closed) return Promise.reject(this.closed);
+    if (this.pending) return Promise.reject(new Error('RawHttpConnection: one request at a time'));
+    const path = url.startsWith('http') ? url.slice(url.indexOf('/', url.indexOf('//') + 2)) : url;
+    const head =
+      `${method} ${path} HTTP/1.1\r\nHost: ${this.hostHeader}\r\nConnection: keep-alive\r\n` +
+      (payload === undefined ? '\r\n' : `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`);
+    return new Promise<Reply>((resolve, reject) => {
+      this.pending = { resolve, reject };
+      this.socket.write(head);
+    });
+  }
+
+  private onData(d: Buffer): void {
+    this.buf = this.buf ? Buffer.concat([this.buf, d]) : d;
+    const buf = this.buf;
+    const end = buf.indexOf('\r\n\r\n');
+    if (end === -1) return;
+    const headText = buf.toString('latin1', 0, end);
+    const status = Number(headText.slice(9, 12));
+    const m = /\r\ncontent-length:\s*(\d+)/i.exec(headText);
+    if (!m && status !== 204 && status !== 304) {
+      this.fail(new Error(`RawHttpConnection: answer without Content-Length: ${headText.slice(0, 200)}`));
+      return;
+    }
+    const length = m ? Number(m[1]) : 0;
+    const start = end + 4;
+    if (buf.length < start + length) return;
+    if (buf.length > start + length) {
+      this.fail(new Error('RawHttpConnection: bytes after the answer (one request at a time)'));
+      return;
+    }
+    this.buf = null;
+    const text = buf.toString('utf8', start, start + length);
+    let body: unknown = undefined;
+    if (text !== '') {
+      try {
+        body = JSON.parse(text);
+      } catch {
+        body = text;
+      }
+    }
+    const p = this.pending;
+    this.pending = null;
+    p?.resolve({ status, body });
+  }
+
+  private fail(err: Error): void {
+    this.closed = err;
+    const p = this.pending;
+    this.pending = null;
+    p?.reject(err);
+    this.socket.destroy();
+  }
+
+  close(): void {
+    this.closed = new Error('connection closed');
+    this.socket.end();
+  }
 }

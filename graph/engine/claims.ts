@@ -101,9 +101,12 @@ export function missingComputeNode(): WeftError {
 
 /** The `internal` of a job being claimed: the holder and the claim time, the rest kept. */
 function claimInternal(job: Doc, computeNodeKey: string | undefined, now: number): Record<string, unknown> {
-  const internal = job.internal !== null && typeof job.internal === 'object' ? { ...(job.internal as Record<string, unknown>) } : {};
+  const internal: Record<string, unknown> = {};
+  // A copy without the old holder (no `delete`: it would turn the object into a slow dictionary).
+  if (job.internal !== null && typeof job.internal === 'object') {
+    for (const [k, v] of Object.entries(job.internal as Record<string, unknown>)) if (k !== 'compute_node_key') internal[k] = v;
+  }
   if (computeNodeKey) internal.compute_node_key = computeNodeKey;
-  else delete internal.compute_node_key;
   internal.claimed_at = now;
   return internal;
 }
@@ -145,11 +148,11 @@ async function presentStatuses(tx: GraphStore, workflow: string): Promise<string
  * would pass over every job that does not fit before finding none; this probe asks by CPUs
  * ascending instead (an index range on CPUs), so "nothing fits" costs a lookup, not a scan.
  */
-async function probeFitting(tx: GraphStore, workflow: string, statuses: readonly string[], budget: PackingBudget): Promise<{ fewest: number | null; statuses: string[] }> {
+async function probeFitting(tx: GraphStore, workflow: string, statuses: readonly string[], conditions: readonly Condition[]): Promise<{ fewest: number | null; statuses: string[] }> {
   let fewest: number | null = null;
   const fitting: string[] = [];
   for (const s of statuses) {
-    const where = [{ field: 'status', op: '==' as const, value: s }, ...budget.conditions()];
+    const where = [{ field: 'status', op: '==' as const, value: s }, ...conditions];
     const first = (await tx.find('jobs', workflow, { where, sort: [{ field: 'internal.num_cpus' }], limit: 1 })).items[0];
     if (!first) continue;
     fewest = Math.min(fewest ?? Infinity, needsOf(first).cpus);
@@ -163,7 +166,7 @@ async function probeFitting(tx: GraphStore, workflow: string, statuses: readonly
  * `safe` is how many of the merged list may be processed before a status whose batch was full
  * could have an unread job that sorts earlier.
  */
-async function readRound(tx: GraphStore, workflow: string, statuses: readonly string[], extra: Condition[], method: SortMethod, n: number): Promise<{ merged: Doc[]; safe: number; more: boolean }> {
+async function readRound(tx: GraphStore, workflow: string, statuses: readonly string[], extra: readonly Condition[], method: SortMethod, n: number): Promise<{ merged: Doc[]; safe: number; more: boolean }> {
   const sort = sortKeysOf(method);
   const lists: Doc[][] = [];
   for (const s of statuses) {
@@ -223,13 +226,15 @@ export async function prepareJobsForSubmission(store: GraphStore, workflow: stri
     for (let batch = FIRST_BATCH; ; batch = Math.min(batch * 2, MAX_BATCH)) {
       const want = limit - taken.length;
       if (want <= 0) break;
-      const probe = await probeFitting(tx, workflow, statuses, budget);
+      // The budget's store conditions, for the probe and the read of this round.
+      const conditions = budget.conditions();
+      const probe = await probeFitting(tx, workflow, statuses, conditions);
       const fewest = probe.fewest;
       if (fewest === null) break;
       statuses = probe.statuses;
       // No more jobs can fit than the CPUs left allow: do not read (and parse) more than that.
       const byCpus = fewest > 0 ? Math.floor(budget.cpus / fewest) : Infinity;
-      const { merged, safe, more } = await readRound(tx, workflow, statuses, budget.conditions(), method, Math.max(1, Math.min(want, batch, byCpus)));
+      const { merged, safe, more } = await readRound(tx, workflow, statuses, conditions, method, Math.max(1, Math.min(want, batch, byCpus)));
       const round: Doc[] = [];
       for (let i = 0; i < safe && taken.length + round.length < limit; i++) {
         const job = merged[i]!;
