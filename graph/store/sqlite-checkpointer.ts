@@ -107,7 +107,19 @@ try {
     }
     const wait = last + intervalMs - Date.now();
     if (wait > 0) Atomics.wait(ctl, STOP, 0, wait);
-    while (Atomics.load(ctl, MAIN_WANTS) === 1 && !stopped()) Atomics.wait(ctl, MAIN_WANTS, 1, 100);
+    // The main thread wants the next turn (its checkpoint found this thread in a round); it takes
+    // it at its next commit. When no commit comes for idleMs, writes have stopped and nobody will:
+    // take the turn back, or the WAL would never be copied or truncated again.
+    let quietMs = 0;
+    while (Atomics.load(ctl, MAIN_WANTS) === 1 && !stopped()) {
+      const before = Atomics.load(ctl, COMMITS);
+      const timedOut = Atomics.wait(ctl, MAIN_WANTS, 1, 100) === 'timed-out';
+      quietMs = timedOut && Atomics.load(ctl, COMMITS) === before ? quietMs + 100 : 0;
+      if (quietMs >= idleMs) {
+        Atomics.compareExchange(ctl, MAIN_WANTS, 1, 0);
+        break;
+      }
+    }
     if (stopped()) break;
     seen = Atomics.load(ctl, COMMITS);
     const r = passive.get();
