@@ -8,10 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultCliPath } from '../../schedulers/index.js';
-import { runWeft, type RunResult } from '../helpers/cli.js';
+import { ensureBuilt, runWeft, type RunResult } from '../helpers/cli.js';
 import { startFakeEc2, type FakeEc2 } from '../helpers/fake-ec2.js';
 import { api, startTestServer, type TestServer } from '../helpers/server.js';
-import { ensureHpcBuilt } from '../helpers/slurm.js';
 import { waitFor } from '../helpers/wait.js';
 
 const CLI = defaultCliPath();
@@ -40,7 +39,7 @@ describe('weft hpc aws through the CLI, a real server and a local EC2 endpoint',
   let wf: string;
   let log: string;
   beforeAll(async () => {
-    await ensureHpcBuilt();
+    ensureBuilt();
     dir = mkdtempSync(join(tmpdir(), 'weft-aws-cli-'));
     log = join(dir, 'worker.log');
     writeFileSync(join(dir, 'wrapper.mjs'), WRAPPER);

@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultCliPath } from '../../schedulers/index.js';
-import { runWeft, type RunResult } from '../helpers/cli.js';
+import { ensureBuilt, runWeft, type RunResult } from '../helpers/cli.js';
 import { api, startTestServer, type TestServer } from '../helpers/server.js';
-import { ensureHpcBuilt, slurmUnavailableReason, startSlurm, type SlurmCluster } from '../helpers/slurm.js';
+import { slurmUnavailableReason, startSlurm, type SlurmCluster } from '../helpers/slurm.js';
 import { sshdUnavailableReason, startSshd, type TestSshd } from '../helpers/sshd.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -48,7 +48,7 @@ describe.skipIf(slurmSkip !== null)('weft hpc slurm through the CLI, a real serv
   let wf: string;
   let log: string;
   beforeAll(async () => {
-    await ensureHpcBuilt();
+    ensureBuilt();
     cluster = await startSlurm();
     server = await startTestServer();
     work = mkdtempSync(join(tmpdir(), 'weft-slurm-cli-'));

@@ -12,9 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cancelWorkflowAllocations, createFetchRequest } from '../../schedulers/index.js';
-import { runWeft, WEFT_BIN } from '../helpers/cli.js';
+import { ensureBuilt, runWeft, WEFT_BIN } from '../helpers/cli.js';
 import { api, startTestServer, type TestServer } from '../helpers/server.js';
-import { ensureHpcBuilt, slurmUnavailableReason, startSlurm, type SlurmCluster } from '../helpers/slurm.js';
+import { slurmUnavailableReason, startSlurm, type SlurmCluster } from '../helpers/slurm.js';
 import { sshdUnavailableReason, startSshd, type TestSshd } from '../helpers/sshd.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -42,7 +42,7 @@ describe.skipIf(slurmSkip !== null)('workflows on a real Slurm with the real wor
   let work: string;
 
   beforeAll(async () => {
-    await ensureHpcBuilt();
+    ensureBuilt();
     cluster = await startSlurm({ cpus: 2, realMemoryMb: 2048 });
     server = await startTestServer();
     work = mkdtempSync(join(tmpdir(), 'weft-flow-'));
