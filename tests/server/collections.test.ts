@@ -67,6 +67,9 @@ describe.each(WORKFLOW_COLLECTION_NAMES)('collection %s', (name) => {
     const gone = await call('GET', `/workflows/${wf}/${name}/${doc._key}`);
     expect(gone.status).toBe(404);
     expect(gone.body.error.code).toBe('DOCUMENT_NOT_FOUND');
+    const again = await call('DELETE', `/workflows/${wf}/${name}/${doc._key}`);
+    expect(again.status).toBe(404);
+    expect(again.body.error.code).toBe('DOCUMENT_NOT_FOUND');
   });
 
   it('deletes all documents of the collection and only that workflow\'s', async () => {

@@ -45,6 +45,9 @@ describe.each(EDGE_COLLECTION_NAMES)('edge collection %s', (name) => {
     expect(del.status).toBe(200);
     expect(del.body._key).toBe(created.body._key);
     expect((await call('GET', `/workflows/${wf}/edges/${name}/${created.body._key}`)).status).toBe(404);
+    const again = await call('DELETE', `/workflows/${wf}/edges/${name}/${created.body._key}`);
+    expect(again.status).toBe(404);
+    expect(again.body.error.code).toBe('DOCUMENT_NOT_FOUND');
     const all = await call('DELETE', `/workflows/${wf}/edges/${name}`);
     expect(all.body.count).toBe(1);
     expect((await call('GET', `/workflows/${wf}/edges/${name}`)).body.total_count).toBe(0);
