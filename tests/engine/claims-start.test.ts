@@ -3,20 +3,16 @@
  * prepare_next_jobs_for_submission with start_run_id start each claimed job in the claim's
  * transaction, exactly as start_job does. Real server, real SQLite file.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { WeftClient } from '../../client/index.js';
-import { api, startTestServer, type TestServer } from '../helpers/server.js';
+import { api, testServerForSuite } from '../helpers/server.js';
 import { createWithNode, NODE_RESOURCES as RESOURCES, statusesByName, type Json } from './claims-helpers.js';
 
-let srv: TestServer;
+const srv = testServerForSuite();
 let b: string;
 
-beforeAll(async () => {
-  srv = await startTestServer();
+beforeAll(() => {
   b = srv.baseUrl;
-});
-afterAll(async () => {
-  await srv?.close();
 });
 
 const setup = (spec: Json) => createWithNode(b, spec);

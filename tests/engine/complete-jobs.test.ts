@@ -3,22 +3,18 @@
  * rules in its own transaction, then an optional claim (and start) that sees what they unblocked.
  * Real server, real SQLite file.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { WeftClient, type JobCompletion } from '../../client/index.js';
-import { api, startTestServer, type TestServer } from '../helpers/server.js';
+import { api, testServerForSuite } from '../helpers/server.js';
 import { createWithNode, NODE_RESOURCES as RESOURCES, statusesByName, type Json } from './claims-helpers.js';
 
-let srv: TestServer;
+const srv = testServerForSuite();
 let b: string;
 let client: WeftClient;
 
-beforeAll(async () => {
-  srv = await startTestServer();
+beforeAll(() => {
   b = srv.baseUrl;
   client = new WeftClient(b, { retryMinutes: 0 });
-});
-afterAll(async () => {
-  await srv?.close();
 });
 
 const setup = (spec: Json) => createWithNode(b, spec);
