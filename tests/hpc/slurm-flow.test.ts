@@ -16,7 +16,7 @@ import { ensureBuilt, runWeft, WEFT_BIN } from '../helpers/cli.js';
 import { api, startTestServer, type TestServer } from '../helpers/server.js';
 import { slurmUnavailableReason, startSlurm, type SlurmCluster } from '../helpers/slurm.js';
 import { sshdUnavailableReason, startSshd, type TestSshd } from '../helpers/sshd.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor as pollUntil } from '../helpers/wait.js';
 
 const slurmSkip = slurmUnavailableReason();
 const sshSkip = slurmSkip ?? sshdUnavailableReason();
@@ -24,6 +24,13 @@ if (slurmSkip) console.warn(`SKIPPED tests/hpc/slurm-flow.test.ts: ${slurmSkip}`
 else if (sshSkip) console.warn(`SKIPPED the SSH flow of tests/hpc/slurm-flow.test.ts: ${sshSkip}`);
 
 const HOSTILE = `x'; touch /tmp/pwned-flow; echo '`;
+
+/**
+ * This suite polls once a second, 120 s by default: a record seen complete sooner can still have
+ * its Slurm job RUNNING (the allocation marks the record before its script exits), which the
+ * first test's squeue check does not allow.
+ */
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> => pollUntil(what, fn, timeoutMs, 1000);
 
 interface JobSpec {
   name: string;
@@ -132,7 +139,7 @@ describe.skipIf(slurmSkip !== null)('workflows on a real Slurm with the real wor
     const sub = await runWeft(['hpc', 'slurm', 'schedule-nodes', ...slurmArgs(wf, ['-s', HOSTILE, '-n', '1', '-j', HOSTILE, '--json'])], { env: env(), timeoutMs: 60_000 });
     expect(sub.stderr).toBe('');
     const { job_ids: [jobId] } = JSON.parse(sub.stdout) as { job_ids: string[] };
-    await waitFor('the workflow to complete', () => complete(wf), 120_000);
+    await waitFor('the workflow to complete', () => complete(wf));
     const rs = await results(wf);
     expect(rs).toHaveLength(4);
     expect(rs.every((r) => r.return_code === 0)).toBe(true);
@@ -177,7 +184,7 @@ describe.skipIf(slurmSkip !== null)('workflows on a real Slurm with the real wor
     watch.stdout.on('data', (d: Buffer) => (log += d.toString()));
     const exited = new Promise<number | null>((r) => watch.once('exit', (code) => r(code)));
     try {
-      await waitFor('the workflow to complete', () => complete(wf), 120_000);
+      await waitFor('the workflow to complete', () => complete(wf));
       expect(await Promise.race([exited, new Promise((r) => setTimeout(() => r('still running'), 30_000))])).toBe(0);
     } finally {
       if (watch.exitCode === null) watch.kill('SIGTERM');
@@ -238,7 +245,7 @@ describe.skipIf(slurmSkip !== null)('workflows on a real Slurm with the real wor
       { env: { ...process.env, SLURM_CONF: '/nonexistent' }, timeoutMs: 60_000 },
     );
     expect(sub.stderr).toBe('');
-    await waitFor('the workflow to complete', () => complete(wf), 120_000);
+    await waitFor('the workflow to complete', () => complete(wf));
     expect((await results(wf)).every((r) => r.return_code === 0)).toBe(true);
     await waitFor('the record to complete', async () => ((await records(wf))[0]?.status === 'complete' ? true : undefined), 60_000);
   });
