@@ -25,12 +25,8 @@ else if (sshSkip) console.warn(`SKIPPED the SSH flow of tests/hpc/slurm-flow.tes
 
 const HOSTILE = `x'; touch /tmp/pwned-flow; echo '`;
 
-/**
- * This suite polls once a second, 120 s by default: a record seen complete sooner can still have
- * its Slurm job RUNNING (the allocation marks the record before its script exits), which the
- * first test's squeue check does not allow.
- */
-const waitFor = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> => pollUntil(what, fn, timeoutMs, 1000);
+/** This suite polls every 300 ms, 120 s by default. */
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> => pollUntil(what, fn, timeoutMs, 300);
 
 interface JobSpec {
   name: string;
@@ -147,7 +143,12 @@ describe.skipIf(slurmSkip !== null)('workflows on a real Slurm with the real wor
     const nodes = (await call('GET', `/workflows/${wf}/compute_nodes`)).items as unknown[];
     expect(nodes).toHaveLength(1);
     await waitFor('the record to complete', async () => ((await records(wf))[0]?.status === 'complete' ? true : undefined), 60_000);
-    expect(cluster.exec(['squeue', '-h', '--states=all', '-j', jobId!, '-o', '%j|%T']).trim()).toMatch(new RegExp(`^${HOSTILE.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}_\\d+\\|(COMPLETED|COMPLETING)$`));
+    // The record is marked complete before the allocation's script exits: wait for Slurm to agree.
+    const line = await waitFor('Slurm to see the allocation end', async () => {
+      const out = cluster.exec(['squeue', '-h', '--states=all', '-j', jobId!, '-o', '%j|%T']).trim();
+      return /\|(COMPLETED|COMPLETING)$/.test(out) ? out : undefined;
+    }, 60_000);
+    expect(line).toMatch(new RegExp(`^${HOSTILE.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}_\\d+\\|(COMPLETED|COMPLETING)$`));
     expect(existsSync('/tmp/pwned-flow')).toBe(false);
   });
 
