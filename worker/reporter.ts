@@ -138,6 +138,8 @@ export class Reporter {
   private flushTimer: NodeJS.Timeout | undefined;
   /** Whether complete_jobs takes `starts` (unknown until its first answer). */
   private startsKnown: boolean | undefined;
+  /** complete_jobs requests sent, and the completions and starts they carried (the worker logs them at its end). */
+  readonly stats = { requests: 0, completions: 0, starts: 0 };
   /** Reports that could not be delivered (the server stayed away past the retry window, or refused). */
   readonly failures: { job: string; error: string }[] = [];
 
@@ -299,6 +301,9 @@ export class Reporter {
       this.flushTimer = undefined;
     }
     this.inFlight++;
+    this.stats.requests++;
+    this.stats.completions += batch.length;
+    this.stats.starts += starts.length;
     void this.sendBatch(batch, starts);
     this.kick();
   }

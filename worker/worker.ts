@@ -16,7 +16,7 @@
  * Claiming ahead (Weft extension, for short jobs): when the median run time of the last
  * AHEAD_SAMPLES jobs is under AHEAD_SHORT_MS, claims do not start the jobs; they fill a local
  * queue of claimed (submitted_pending) jobs, up to the free resources plus WEFT_WORKER_CLAIM_AHEAD
- * (default 2) times the node's CPUs and memory. A slot that frees starts the next queued job at
+ * (default 4) times the node's CPUs and memory. A slot that frees starts the next queued job at
  * once, with no round trip; its start goes to the server with the next complete_jobs request
  * (reporter.ts), so a request carries the starts and completions of several jobs. A queued job
  * that waits longer than AHEAD_MAX_WAIT_MS (long jobs hold the slots) is given back (ready), and
@@ -184,7 +184,7 @@ export class Worker {
       } finally {
         await this.tearDown();
       }
-      this.log.info({ reason, ...this.counts }, 'worker finished');
+      this.log.info({ reason, ...this.counts, reports: this.reporter.stats }, 'worker finished');
       return { reason, computeNodeKey: this.nodeKey, runId: this.runId, ...this.counts };
     } finally {
       if (this.o.handleSignals) {
@@ -836,10 +836,10 @@ function reportsInFlight(): number {
   return Number.isInteger(n) && n >= 1 ? n : 1;
 }
 
-/** WEFT_WORKER_CLAIM_AHEAD: how many nodes' worth of CPUs and memory may wait claimed ahead (default 2; 0 turns claiming ahead off). */
+/** WEFT_WORKER_CLAIM_AHEAD: how many nodes' worth of CPUs and memory may wait claimed ahead (default 4; 0 turns claiming ahead off). */
 function claimAheadFactor(): number {
-  const n = Number(process.env['WEFT_WORKER_CLAIM_AHEAD'] ?? 2);
-  return Number.isFinite(n) && n >= 0 ? n : 2;
+  const n = Number(process.env['WEFT_WORKER_CLAIM_AHEAD'] ?? 4);
+  return Number.isFinite(n) && n >= 0 ? n : 4;
 }
 
 function positiveEnv(name: string, dflt: number): number {
