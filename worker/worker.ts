@@ -56,6 +56,8 @@ const AHEAD_SHORT_MS = 50;
 /** A claimed-ahead job not started after this long (ms) is given back (WEFT_WORKER_AHEAD_MAX_WAIT_MS, default 500). */
 const AHEAD_MAX_WAIT_MS = positiveEnv('WEFT_WORKER_AHEAD_MAX_WAIT_MS', 500);
 
+/** How long claiming ahead pauses after it returned a job too big for the node (ms). */
+const AHEAD_PAUSE_MS = 10_000;
 /** Most starts and completions held back to share one request. */
 const HOLD_MAX_REPORTS = 64;
 
@@ -107,6 +109,8 @@ export class Worker {
   private aheadTimer: NodeJS.Timeout | undefined;
   /** Give-backs of claimed-ahead jobs in flight (the worker waits for them before it exits). */
   private readonly givingBack = new Set<Promise<void>>();
+  /** No claiming ahead before this time (ms since the epoch): a claim ahead returned a job too big for the node. */
+  private aheadPausedUntil = 0;
   /** Run times (ms) of the last AHEAD_SAMPLES jobs. */
   private readonly recentRunMs: number[] = [];
   /** How many nodes' worth of CPUs and memory may wait claimed ahead (WEFT_WORKER_CLAIM_AHEAD; 0: never). */
@@ -438,6 +442,7 @@ export class Worker {
    */
   private claimingAhead(): boolean {
     if (this.aheadFactor <= 0 || this.o.maxParallelJobs !== undefined || this.stopRequested || !this.reporter.startsSupported) return false;
+    if (Date.now() < this.aheadPausedUntil) return false;
     if (this.recentRunMs.length < AHEAD_MIN_SAMPLES) return false;
     const sorted = [...this.recentRunMs].sort((a, b) => a - b);
     if (sorted[sorted.length >> 1]! >= AHEAD_SHORT_MS) return false;
@@ -518,6 +523,13 @@ export class Worker {
       if (ahead && job['status'] === 'submitted_pending') {
         const internal = internalOf(job);
         const a: AheadJob = { job, cpus: internal.num_cpus ?? 1, memoryBytes: internal.memory_bytes ?? 0, gpus: internal.num_gpus ?? 0, atMs: Date.now() };
+        if (a.cpus > this.res.numCpus || a.memoryBytes > this.res.memoryGb * GIB || a.gpus > this.gpus.size) {
+          // A claim ahead offers more than the node has, so it can return a job this node can
+          // never run: back it goes, and claiming ahead pauses so the next claim does not take it again.
+          this.aheadPausedUntil = Date.now() + AHEAD_PAUSE_MS;
+          this.giveBack(job, 'claimed ahead but needs more than this node has');
+          continue;
+        }
         this.ahead.push(a);
         this.aheadNeeds.cpus += a.cpus;
         this.aheadNeeds.memoryBytes += a.memoryBytes;

@@ -122,6 +122,30 @@ describe('worker: claiming ahead', () => {
     }
   });
 
+  it('a job bigger than the node, claimed ahead, is given back; the worker runs the rest and leaves it ready', async () => {
+    const { wf, client } = await startedWorkflow(srv.baseUrl, {
+      name: 'ahead-big',
+      resource_requirements: [
+        { name: 'short', num_cpus: 1, memory: '10m', runtime: 'PT1M' },
+        // Sorted first by every claim: more runtime than the others.
+        { name: 'big', num_cpus: 3, memory: '10m', runtime: 'PT1H' },
+      ],
+      jobs: [
+        ...Array.from({ length: 30 }, (_, i) => ({ name: `s${i}`, command: 'true', resource_requirements: 'short' })),
+        { name: 'big', command: 'true', resource_requirements: 'big', blocked_by: ['s0', 's1', 's2', 's3', 's4', 's5'] },
+      ],
+    });
+    const summary = await runWorker({ url: srv.baseUrl, workflow: wf, outputDir: join(dir, 'big'), numCpus: 2, memoryGb: 1, pollIntervalSeconds: 0.2 });
+    expect(summary).toMatchObject({ reason: 'idle', started: 30, done: 30 });
+    const jobs = await jobsByName(client, wf);
+    expect(jobs.get('big')!['status']).toBe('ready');
+    expect(await resultsFor(client, wf, jobs.get('big')!._key)).toHaveLength(0);
+    // It was claimed ahead and given back by the worker (not left held).
+    const back = (await events(client, wf, jobs.get('big')!._key)).filter((e) => e['type'] === 'status_change' && e['old_status'] === 'submitted_pending');
+    expect(back.length).toBeGreaterThan(0);
+    for (const [name, job] of jobs) if (name !== 'big') expect(await resultsFor(client, wf, job._key), name).toHaveLength(1);
+  });
+
   it('a long job after short ones: the jobs queued behind it are given back and another worker runs them', async () => {
     // About 6 s, and a name no other test's process has.
     const secs = `6.${Date.now() % 100000}31`;
