@@ -13,8 +13,8 @@
  * in one complete_jobs request that also claims for the resources they freed (reporter.ts), so a
  * job costs about one request. The loop claims on its own only when no completion is on its way.
  *
- * Claiming ahead (Weft extension, for short jobs): when the median run time of the last
- * AHEAD_SAMPLES jobs is under AHEAD_SHORT_MS, claims do not start the jobs; they fill a local
+ * Claiming ahead (Weft extension, for short jobs; ahead-queue.ts): when the median run time of
+ * the last 20 jobs is under 50 ms, claims do not start the jobs; they fill a local
  * queue of claimed (submitted_pending) jobs, up to the free resources plus WEFT_WORKER_CLAIM_AHEAD
  * (default 4) times the node's CPUs and memory. A slot that frees starts the next queued job at
  * once, with no round trip; its start goes to the server with the next complete_jobs request
@@ -42,17 +42,12 @@ import { JobLauncher, launcherUsable } from './launcher.js';
 import { OrphanReaper } from './reaper.js';
 import { detectResources, type DetectedResources } from './resources.js';
 import { Reporter, type PendingStart } from './reporter.js';
+import { AheadQueue, RecentRunTimes } from './ahead-queue.js';
 import { internalOf, type RunningJob } from './running-job.js';
 import { runScript } from './scripts.js';
 import { formatDuration } from './time.js';
 
 const GIB = 1024 ** 3;
-/** Run times remembered to decide whether jobs are short enough to claim ahead. */
-const AHEAD_SAMPLES = 20;
-/** Fewest run times seen before claiming ahead. */
-const AHEAD_MIN_SAMPLES = 4;
-/** Claim ahead while the median run time of the last AHEAD_SAMPLES jobs is under this (ms). */
-const AHEAD_SHORT_MS = 50;
 /** A claimed-ahead job not started after this long (ms) is given back (WEFT_WORKER_AHEAD_MAX_WAIT_MS, default 500). */
 const AHEAD_MAX_WAIT_MS = positiveEnv('WEFT_WORKER_AHEAD_MAX_WAIT_MS', 500);
 
@@ -61,15 +56,7 @@ const AHEAD_PAUSE_MS = 10_000;
 /** Most starts and completions held back to share one request. */
 const HOLD_MAX_REPORTS = 64;
 
-/** A job claimed ahead (submitted_pending, held by this node) waiting for room. */
-interface AheadJob {
-  job: Doc;
-  cpus: number;
-  memoryBytes: number;
-  gpus: number;
-  /** When it was claimed (ms since the epoch). */
-  atMs: number;
-}
+
 /** How long a worker stopped by a signal waits for reports the server has not taken yet. */
 const STOP_DRAIN_MS = 30_000;
 
@@ -103,16 +90,16 @@ export class Worker {
    */
   private readonly reserved = { cpus: 0, memoryBytes: 0, gpus: 0 };
   private readonly piggybacks = new Map<CompleteJobsClaim, { cpus: number; memoryBytes: number; gpus: number; ahead: boolean }>();
-  /** Jobs claimed ahead, in claim order, and what they need in all. */
-  private readonly ahead: AheadJob[] = [];
-  private readonly aheadNeeds = { cpus: 0, memoryBytes: 0, gpus: 0 };
-  private aheadTimer: NodeJS.Timeout | undefined;
+  /** Jobs claimed ahead, in claim order (a queued job that waits too long is given back). */
+  private readonly ahead = new AheadQueue(AHEAD_MAX_WAIT_MS, (job) => {
+    this.giveBack(job, `claimed ahead and not started within ${AHEAD_MAX_WAIT_MS} ms`);
+    this.wake();
+  });
   /** Give-backs of claimed-ahead jobs in flight (the worker waits for them before it exits). */
   private readonly givingBack = new Set<Promise<void>>();
   /** No claiming ahead before this time (ms since the epoch): a claim ahead returned a job too big for the node. */
   private aheadPausedUntil = 0;
-  /** Run times (ms) of the last AHEAD_SAMPLES jobs. */
-  private readonly recentRunMs: number[] = [];
+  private readonly runTimes = new RecentRunTimes();
   /** How many nodes' worth of CPUs and memory may wait claimed ahead (WEFT_WORKER_CLAIM_AHEAD; 0: never). */
   private readonly aheadFactor = claimAheadFactor();
   /** Settles when no claim sent with completions is waiting for its answer. */
@@ -263,8 +250,7 @@ export class Worker {
   private async tearDown(): Promise<void> {
     if (!this.nodeKey) return;
     await this.stopAllJobs(this.stopReasonStatus ?? 'terminated');
-    clearTimeout(this.aheadTimer);
-    for (const a of this.ahead.splice(0)) this.giveBack(a.job, 'the worker is stopping');
+    for (const job of this.ahead.stop()) this.giveBack(job, 'the worker is stopping');
     this.reporter.flush();
     // Stopped by a signal: the node is going away (Slurm sends SIGKILL after KillWait), so reports
     // get a bounded wait; a second signal gives up at once. Otherwise they retry for the whole window.
@@ -322,7 +308,7 @@ export class Worker {
   }
 
   private busy(): boolean {
-    return this.running.size > 0 || this.starting.size > 0 || this.ahead.length > 0 || this.reporter.pending > 0;
+    return this.running.size > 0 || this.starting.size > 0 || this.ahead.size > 0 || this.reporter.pending > 0;
   }
 
   private async loop(): Promise<StopReason> {
@@ -429,23 +415,21 @@ export class Worker {
     const extra = this.claimingAhead() ? this.aheadFactor : 0;
     const total = this.res.memoryGb * GIB;
     return {
-      cpus: this.freeCpus + extra * this.res.numCpus - this.aheadNeeds.cpus - this.reserved.cpus,
-      memoryBytes: this.freeMemoryBytes + extra * total - this.aheadNeeds.memoryBytes - this.reserved.memoryBytes,
-      gpus: this.gpus.available - this.aheadNeeds.gpus - this.reserved.gpus,
+      cpus: this.freeCpus + extra * this.res.numCpus - this.ahead.needs.cpus - this.reserved.cpus,
+      memoryBytes: this.freeMemoryBytes + extra * total - this.ahead.needs.memoryBytes - this.reserved.memoryBytes,
+      gpus: this.gpus.available - this.ahead.needs.gpus - this.reserved.gpus,
     };
   }
 
   /**
    * Whether claims go ahead (do not start the jobs; queue them): the server takes starts in
-   * complete_jobs, the recent jobs were short (median under AHEAD_SHORT_MS), and not every running
-   * job has been running for longer than half AHEAD_MAX_WAIT_MS (then queued jobs would wait).
+   * complete_jobs, the recent jobs were short (RecentRunTimes), and the slots are not all held by
+   * jobs running for longer than half AHEAD_MAX_WAIT_MS (queued jobs would wait).
    */
   private claimingAhead(): boolean {
     if (this.aheadFactor <= 0 || this.o.maxParallelJobs !== undefined || this.stopRequested || !this.reporter.startsSupported) return false;
     if (Date.now() < this.aheadPausedUntil) return false;
-    if (this.recentRunMs.length < AHEAD_MIN_SAMPLES) return false;
-    const sorted = [...this.recentRunMs].sort((a, b) => a - b);
-    if (sorted[sorted.length >> 1]! >= AHEAD_SHORT_MS) return false;
+    if (!this.runTimes.short) return false;
     if (this.running.size === 0 || this.freeCpus > 0) return true;
     const now = Date.now();
     for (const rj of this.running.values()) if (now - rj.proc.startedAt < AHEAD_MAX_WAIT_MS / 2) return true;
@@ -521,8 +505,7 @@ export class Worker {
   private launchAll(jobs: Doc[], ahead = false): void {
     for (const job of jobs) {
       if (ahead && job['status'] === 'submitted_pending') {
-        const internal = internalOf(job);
-        const a: AheadJob = { job, cpus: internal.num_cpus ?? 1, memoryBytes: internal.memory_bytes ?? 0, gpus: internal.num_gpus ?? 0, atMs: Date.now() };
+        const a = AheadQueue.needsOf(job);
         if (a.cpus > this.res.numCpus || a.memoryBytes > this.res.memoryGb * GIB || a.gpus > this.gpus.size) {
           // A claim ahead offers more than the node has, so it can return a job this node can
           // never run: back it goes, and claiming ahead pauses so the next claim does not take it again.
@@ -530,10 +513,7 @@ export class Worker {
           this.giveBack(job, 'claimed ahead but needs more than this node has');
           continue;
         }
-        this.ahead.push(a);
-        this.aheadNeeds.cpus += a.cpus;
-        this.aheadNeeds.memoryBytes += a.memoryBytes;
-        this.aheadNeeds.gpus += a.gpus;
+        this.ahead.add(job);
         continue;
       }
       // Claimed without being started: the server ignores start_run_id (it would have refused it otherwise).
@@ -549,50 +529,26 @@ export class Worker {
    * node's worth of CPUs still queued (the slots do not wait for the claim this request carries).
    */
   private holdReports(pending: number): boolean {
-    return pending < HOLD_MAX_REPORTS && !this.stopRequested && this.aheadNeeds.cpus >= this.res.numCpus && this.claimingAhead();
+    return pending < HOLD_MAX_REPORTS && !this.stopRequested && this.ahead.needs.cpus >= this.res.numCpus && this.claimingAhead();
   }
 
   /** Start the claimed-ahead jobs that fit the free resources now (first fit, in claim order). */
   private fillSlots(): void {
     if (this.stopRequested) return;
-    for (let i = 0; i < this.ahead.length; ) {
-      const a = this.ahead[i]!;
-      if (a.cpus > this.freeCpus || a.memoryBytes > this.freeMemoryBytes || a.gpus > this.gpus.available) {
-        i++;
-        continue;
-      }
-      this.ahead.splice(i, 1);
-      this.aheadNeeds.cpus -= a.cpus;
-      this.aheadNeeds.memoryBytes -= a.memoryBytes;
-      this.aheadNeeds.gpus -= a.gpus;
+    let cpus = this.freeCpus;
+    let memoryBytes = this.freeMemoryBytes;
+    let gpus = this.gpus.available;
+    const fit = this.ahead.takeFitting((a) => {
+      if (a.cpus > cpus || a.memoryBytes > memoryBytes || a.gpus > gpus) return false;
+      cpus -= a.cpus;
+      memoryBytes -= a.memoryBytes;
+      gpus -= a.gpus;
+      return true;
+    });
+    for (const a of fit) {
       const p = this.launch(a.job, true).finally(() => this.starting.delete(p));
       this.starting.add(p);
     }
-    this.scheduleAheadExpiry();
-  }
-
-  /** Give back the queued jobs that waited longer than AHEAD_MAX_WAIT_MS, when the oldest is due. */
-  private scheduleAheadExpiry(): void {
-    if (this.aheadTimer !== undefined || this.ahead.length === 0) return;
-    const oldest = Math.min(...this.ahead.map((a) => a.atMs));
-    this.aheadTimer = setTimeout(() => {
-      this.aheadTimer = undefined;
-      const now = Date.now();
-      for (let i = 0; i < this.ahead.length; ) {
-        const a = this.ahead[i]!;
-        if (now - a.atMs < AHEAD_MAX_WAIT_MS) {
-          i++;
-          continue;
-        }
-        this.ahead.splice(i, 1);
-        this.aheadNeeds.cpus -= a.cpus;
-        this.aheadNeeds.memoryBytes -= a.memoryBytes;
-        this.aheadNeeds.gpus -= a.gpus;
-        this.giveBack(a.job, `claimed ahead and not started within ${AHEAD_MAX_WAIT_MS} ms`);
-      }
-      this.scheduleAheadExpiry();
-      this.wake();
-    }, Math.max(0, oldest + AHEAD_MAX_WAIT_MS - Date.now()));
   }
 
   /** A claimed-ahead job this worker will not run: back to ready (a refusal means it changed meanwhile; the lease covers the rest). */
@@ -674,7 +630,7 @@ export class Worker {
       this.freeMemoryBytes += memoryBytes;
       this.gpus.release(gpuIds);
       // The next claimed-ahead job takes the slot now, before this one's end is reported.
-      if (this.ahead.length > 0) this.fillSlots();
+      if (this.ahead.size > 0) this.fillSlots();
       this.wake();
     };
     const name = String(job['name'] ?? job._key);
@@ -798,10 +754,7 @@ export class Worker {
 
   private onExit(rj: RunningJob, exit: JobExit, stats: ReturnType<ProcessTreeSampler['untrack']>): void {
     const status = rj.stopStatus ?? 'done';
-    if (status === 'done') {
-      this.recentRunMs.push(exit.seconds * 1000);
-      if (this.recentRunMs.length > AHEAD_SAMPLES) this.recentRunMs.shift();
-    }
+    if (status === 'done') this.runTimes.add(exit.seconds * 1000);
     if (exit.spawnError) rj.log.error({ err: exit.spawnError.message }, 'the job could not be started');
     rj.log.info({ returnCode: exit.returnCode, seconds: exit.seconds, status }, 'job ended');
     if (status === 'done') {
