@@ -76,8 +76,8 @@ function shortThenLong(name: string, long: string, after: number): Record<string
   };
 }
 
-function cliArgs(wf: string, out: string): string[] {
-  return ['--url', srv.baseUrl, '--workflow', wf, '--output-dir', join(dir, out), '--num-cpus', '1', '--memory-gb', '1', '--poll-interval-seconds', '0.3', '--heartbeat-seconds', '0.5'];
+function cliArgs(wf: string, out: string, cpus = 1): string[] {
+  return ['--url', srv.baseUrl, '--workflow', wf, '--output-dir', join(dir, out), '--num-cpus', String(cpus), '--memory-gb', '1', '--poll-interval-seconds', '0.3', '--heartbeat-seconds', '0.5'];
 }
 
 describe('worker: claiming ahead', () => {
@@ -120,6 +120,23 @@ describe('worker: claiming ahead', () => {
       expect(completes, String(job['name'])).toHaveLength(1);
       expect(Number(starts[0]!['timestamp'])).toBeLessThanOrEqual(Number(completes[0]!['timestamp']));
     }
+  });
+
+  it('a workflow canceled while jobs are claimed ahead: the worker stops, nothing stays claimed or started, no job has two results', async () => {
+    const { wf, client } = await startedWorkflow(srv.baseUrl, { name: 'ahead-cancel', jobs: Array.from({ length: 1500 }, (_, i) => ({ name: `c${i}`, command: 'true' })) });
+    const w = startCliWorker(cliArgs(wf, 'cancel', 2));
+    await waitFor('some jobs done', async () => (await client.list(wf, 'results')).length >= 40);
+    await client.cancelWorkflow(wf);
+    const exit = await w.exited;
+    expect(exit.code, w.stderr()).toBe(0);
+    const jobs = [...(await jobsByName(client, wf)).values()];
+    const results = await client.list(wf, 'results');
+    const perJob = new Map<string, number>();
+    for (const r of results) perJob.set(String(r['job_key']), (perJob.get(String(r['job_key'])) ?? 0) + 1);
+    expect([...perJob.values()].every((n) => n === 1)).toBe(true);
+    for (const j of jobs) expect(['done', 'canceled'], `${String(j['name'])} ${String(j['status'])}`).toContain(j['status']);
+    expect(jobs.filter((j) => j['status'] === 'done').length).toBeGreaterThanOrEqual(40);
+    expect(jobs.some((j) => j['status'] === 'canceled')).toBe(true);
   });
 
   it('a job bigger than the node, claimed ahead, is given back; the worker runs the rest and leaves it ready', async () => {
