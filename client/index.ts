@@ -72,6 +72,15 @@ export interface JobCompletion {
   result: ResultBody;
 }
 
+/** One start of complete_jobs: start_job's path parameters, for a job the caller claimed (submitted_pending). */
+export interface JobStart {
+  job_key: string;
+  /** The job's `_rev` as the claim answered it. */
+  rev: string;
+  run_id: number;
+  compute_node_key: string;
+}
+
 /** The claim complete_jobs makes after its completions (prepare_jobs_for_submission's parameters). */
 export interface CompleteJobsClaim {
   compute_node_key: string;
@@ -95,6 +104,8 @@ export interface ApiErrorObject {
 export type CompleteJobsItem = { job_key: string; status: 200; job: Doc; error?: undefined } | { job_key: string; status: number; error: ApiErrorObject; job?: undefined };
 
 export interface CompleteJobsResponse {
+  /** Present when starts were given: one per start, in request order (start_job's answer or error). */
+  started?: CompleteJobsItem[];
   items: CompleteJobsItem[];
   /** Present when a claim was asked for. */
   claimed?: { jobs: Doc[]; reason: string };
@@ -242,8 +253,12 @@ export class WeftClient {
    * 409 for a stale rev); then, with `claim`, claim (and with start_run_id start) the next jobs,
    * including those the completions just unblocked. A retried identical batch answers 200 items.
    */
-  completeJobs(workflow: string, completions: readonly JobCompletion[], claim?: CompleteJobsClaim, req: RequestOptions = {}): Promise<CompleteJobsResponse> {
-    return this.request('POST', `/workflows/${enc(workflow)}/complete_jobs`, { ...req, body: claim ? { completions, claim } : { completions } });
+  /**
+   * complete_jobs (Weft extension): `starts` (jobs claimed and already launched) first, then the
+   * completions, then the claim; see the OpenAPI document.
+   */
+  completeJobs(workflow: string, completions: readonly JobCompletion[], claim?: CompleteJobsClaim, req: RequestOptions = {}, starts?: readonly JobStart[]): Promise<CompleteJobsResponse> {
+    return this.request('POST', `/workflows/${enc(workflow)}/complete_jobs`, { ...req, body: { ...(starts ? { starts } : {}), completions, ...(claim ? { claim } : {}) } });
   }
   prepareJobsForScheduling(workflow: string): Promise<{ schedulers: Record<string, unknown>[] }> {
     return this.request('POST', `/workflows/${enc(workflow)}/prepare_jobs_for_scheduling`);

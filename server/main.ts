@@ -90,7 +90,15 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
           process.off('SIGTERM', onSignal);
         }
         await new Promise<void>((resolve) => {
-          server.close(() => resolve());
+          // close() closes the connections idle at that moment only; a keep-alive client that
+          // sends its next request on a busy one before keepAliveTimeout (a worker heartbeating
+          // every 0.5 s) would keep it, and close() waiting, for as long as it goes on. So idle
+          // connections are closed again until the last one is gone.
+          const sweep = setInterval(() => server.closeIdleConnections(), 50);
+          server.close(() => {
+            clearInterval(sweep);
+            resolve();
+          });
           server.closeIdleConnections();
         });
         for (const task of tasks.reverse()) {

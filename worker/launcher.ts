@@ -39,11 +39,11 @@ const PYTHON_PROBE =
 
 let kind: LauncherKind | null | undefined;
 /**
- * The launcher this machine can run: perl with POSIX, else bash with util-linux's `setsid -w`,
- * else none (jobs are spawned directly). The python launcher (posix_spawn, the cheapest per job)
- * is used only when asked for (WEFT_JOB_LAUNCHER=python): in about one run in five of
- * tests/worker/server-restart.test.ts a worker on it never saw its job end (perl: 0 in 10), and
- * that is not understood yet.
+ * The launcher this machine can run: python 3.8+ (posix_spawn, the cheapest per job), else perl
+ * with POSIX, else bash with util-linux's `setsid -w`, else none (jobs are spawned directly).
+ * (Python was briefly off by default: tests/worker/server-restart.test.ts hung in about one run in
+ * five with it. The cause was the test server's close() waiting for a keep-alive connection the
+ * worker kept busy, not the launcher; see server/main.ts.)
  */
 export function launcherKind(): LauncherKind | null {
   if (kind === undefined) {
@@ -54,6 +54,7 @@ export function launcherKind(): LauncherKind | null {
     const ok = (file: string, args: string[]): boolean => spawnSync(file, args, { stdio: 'ignore', timeout: 5_000 }).status === 0;
     // Needs bash too: the jobs run under it.
     if (!ok('bash', ['-c', 'true'])) kind = null;
+    else if (ok('python3', [...PYTHON_ARGS, '-c', PYTHON_PROBE])) kind = 'python';
     else if (ok('perl', ['-MPOSIX', '-e', 'POSIX::setsid(); exit 0'])) kind = 'perl';
     else if (ok('bash', ['-c', 'setsid -w true'])) kind = 'bash';
     else kind = null;

@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import type { Doc } from '../client/index.js';
 import type { JobProcess } from './job-process.js';
+import type { PendingStart } from './reporter.js';
 
 /** A job this worker started. */
 export interface RunningJob {
@@ -21,6 +22,10 @@ export interface RunningJob {
   stopStatus?: 'canceled' | 'terminated';
   log: Logger;
   exitHandled: Promise<void>;
+  /** Its start, when it was claimed ahead and launched before the server recorded the start. */
+  start?: PendingStart;
+  /** The server refused that start: the job was killed and its end is not reported. */
+  startRefused?: boolean;
 }
 
 export interface JobInternal {

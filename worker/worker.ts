@@ -12,6 +12,17 @@
  * claim starts the jobs it hands out (start_run_id), and the completions of jobs that ended go
  * in one complete_jobs request that also claims for the resources they freed (reporter.ts), so a
  * job costs about one request. The loop claims on its own only when no completion is on its way.
+ *
+ * Claiming ahead (Weft extension, for short jobs; ahead-queue.ts): when the median run time of
+ * the last 20 jobs is under 50 ms, claims do not start the jobs; they fill a local
+ * queue of claimed (submitted_pending) jobs, up to the free resources plus WEFT_WORKER_CLAIM_AHEAD
+ * (default 4) times the node's CPUs and memory. A slot that frees starts the next queued job at
+ * once, with no round trip; its start goes to the server with the next complete_jobs request
+ * (reporter.ts), so a request carries the starts and completions of several jobs. A queued job
+ * that waits longer than AHEAD_MAX_WAIT_MS (long jobs hold the slots) is given back (ready), and
+ * so is every queued job when the worker stops; a worker killed outright leaves them to the lease
+ * pass (its node stops heartbeating). --max-parallel-jobs turns claiming ahead off.
+ *
  * Reports retry with backoff for the workflow's compute_node_wait_for_healthy_database_minutes,
  * so none is lost while the server is away (the server makes a retried identical completion a
  * no-op).
@@ -30,12 +41,22 @@ import { ProcessTreeSampler } from './process-tree.js';
 import { JobLauncher, launcherUsable } from './launcher.js';
 import { OrphanReaper } from './reaper.js';
 import { detectResources, type DetectedResources } from './resources.js';
-import { Reporter } from './reporter.js';
+import { Reporter, type PendingStart } from './reporter.js';
+import { AheadQueue, RecentRunTimes } from './ahead-queue.js';
 import { internalOf, type RunningJob } from './running-job.js';
 import { runScript } from './scripts.js';
 import { formatDuration } from './time.js';
 
 const GIB = 1024 ** 3;
+/** A claimed-ahead job not started after this long (ms) is given back (WEFT_WORKER_AHEAD_MAX_WAIT_MS, default 500). */
+const AHEAD_MAX_WAIT_MS = positiveEnv('WEFT_WORKER_AHEAD_MAX_WAIT_MS', 500);
+
+/** How long claiming ahead pauses after it returned a job too big for the node (ms). */
+const AHEAD_PAUSE_MS = 10_000;
+/** Most starts and completions held back to share one request. */
+const HOLD_MAX_REPORTS = 64;
+
+
 /** How long a worker stopped by a signal waits for reports the server has not taken yet. */
 const STOP_DRAIN_MS = 30_000;
 
@@ -68,7 +89,19 @@ export class Worker {
    * offers only the rest, so claims in flight together never offer the same CPU twice.
    */
   private readonly reserved = { cpus: 0, memoryBytes: 0, gpus: 0 };
-  private readonly piggybacks = new Map<CompleteJobsClaim, { cpus: number; memoryBytes: number; gpus: number }>();
+  private readonly piggybacks = new Map<CompleteJobsClaim, { cpus: number; memoryBytes: number; gpus: number; ahead: boolean }>();
+  /** Jobs claimed ahead, in claim order (a queued job that waits too long is given back). */
+  private readonly ahead = new AheadQueue(AHEAD_MAX_WAIT_MS, (job) => {
+    this.giveBack(job, `claimed ahead and not started within ${AHEAD_MAX_WAIT_MS} ms`);
+    this.wake();
+  });
+  /** Give-backs of claimed-ahead jobs in flight (the worker waits for them before it exits). */
+  private readonly givingBack = new Set<Promise<void>>();
+  /** No claiming ahead before this time (ms since the epoch): a claim ahead returned a job too big for the node. */
+  private aheadPausedUntil = 0;
+  private readonly runTimes = new RecentRunTimes();
+  /** How many nodes' worth of CPUs and memory may wait claimed ahead (WEFT_WORKER_CLAIM_AHEAD; 0: never). */
+  private readonly aheadFactor = claimAheadFactor();
   /** Settles when no claim sent with completions is waiting for its answer. */
   private piggybacksDone: Promise<void> | undefined;
   private piggybacksResolve: (() => void) | undefined;
@@ -142,7 +175,7 @@ export class Worker {
       } finally {
         await this.tearDown();
       }
-      this.log.info({ reason, ...this.counts }, 'worker finished');
+      this.log.info({ reason, ...this.counts, reports: this.reporter.stats }, 'worker finished');
       return { reason, computeNodeKey: this.nodeKey, runId: this.runId, ...this.counts };
     } finally {
       if (this.o.handleSignals) {
@@ -202,6 +235,7 @@ export class Worker {
       claimFor: () => this.claimWithCompletions(),
       onClaimed: (claim, jobs) => this.onPiggybackClaim(claim, jobs),
       maxInFlight: reportsInFlight(),
+      holdBatch: (pending) => this.holdReports(pending),
     });
     if (this.o.launcher !== 'spawn' && launcherUsable()) this.launcher.start(this.baseEnv);
     // The perl launcher kills its jobs when the worker dies; otherwise the reaper process does.
@@ -216,10 +250,14 @@ export class Worker {
   private async tearDown(): Promise<void> {
     if (!this.nodeKey) return;
     await this.stopAllJobs(this.stopReasonStatus ?? 'terminated');
-    if (this.claimAborted) await giveBackUnstarted(this.client, this.workflow, this.runId, this.nodeKey, this.log);
+    for (const job of this.ahead.stop()) this.giveBack(job, 'the worker is stopping');
+    this.reporter.flush();
     // Stopped by a signal: the node is going away (Slurm sends SIGKILL after KillWait), so reports
     // get a bounded wait; a second signal gives up at once. Otherwise they retry for the whole window.
     await this.reporter.drain(this.stoppedBySignal ? STOP_DRAIN_MS : Infinity);
+    await Promise.allSettled([...this.givingBack]);
+    // After the reports: a claimed-ahead job launched and stopped is reported with its start, not given back.
+    if (this.claimAborted) await giveBackUnstarted(this.client, this.workflow, this.runId, this.nodeKey, this.log);
     this.node.stopHeartbeat();
     this.sampler.stop();
     await this.launcher.stop();
@@ -270,7 +308,7 @@ export class Worker {
   }
 
   private busy(): boolean {
-    return this.running.size > 0 || this.starting.size > 0 || this.reporter.pending > 0;
+    return this.running.size > 0 || this.starting.size > 0 || this.ahead.size > 0 || this.reporter.pending > 0;
   }
 
   private async loop(): Promise<StopReason> {
@@ -365,12 +403,37 @@ export class Worker {
 
   private hasRoom(): boolean {
     if (this.o.maxParallelJobs !== undefined) return this.freeSlots() > 0;
-    return this.freeCpus - this.reserved.cpus > 0 && this.freeMemoryBytes - this.reserved.memoryBytes > 0;
+    const o = this.offer();
+    return o.cpus > 0 && o.memoryBytes > 0;
   }
 
-  /** What a claim may offer now: the free resources less those offered by claims in flight. */
+  /**
+   * What a claim may offer now: the free resources less those offered by claims in flight; when
+   * claiming ahead, plus aheadFactor times the node's CPUs and memory, less what the queued jobs need.
+   */
   private offer(): { cpus: number; memoryBytes: number; gpus: number } {
-    return { cpus: this.freeCpus - this.reserved.cpus, memoryBytes: this.freeMemoryBytes - this.reserved.memoryBytes, gpus: this.gpus.available - this.reserved.gpus };
+    const extra = this.claimingAhead() ? this.aheadFactor : 0;
+    const total = this.res.memoryGb * GIB;
+    return {
+      cpus: this.freeCpus + extra * this.res.numCpus - this.ahead.needs.cpus - this.reserved.cpus,
+      memoryBytes: this.freeMemoryBytes + extra * total - this.ahead.needs.memoryBytes - this.reserved.memoryBytes,
+      gpus: this.gpus.available - this.ahead.needs.gpus - this.reserved.gpus,
+    };
+  }
+
+  /**
+   * Whether claims go ahead (do not start the jobs; queue them): the server takes starts in
+   * complete_jobs, the recent jobs were short (RecentRunTimes), and the slots are not all held by
+   * jobs running for longer than half AHEAD_MAX_WAIT_MS (queued jobs would wait).
+   */
+  private claimingAhead(): boolean {
+    if (this.aheadFactor <= 0 || this.o.maxParallelJobs !== undefined || this.stopRequested || !this.reporter.startsSupported) return false;
+    if (Date.now() < this.aheadPausedUntil) return false;
+    if (!this.runTimes.short) return false;
+    if (this.running.size === 0 || this.freeCpus > 0) return true;
+    const now = Date.now();
+    for (const rj of this.running.values()) if (now - rj.proc.startedAt < AHEAD_MAX_WAIT_MS / 2) return true;
+    return false;
   }
 
   /** Claim what fits and start it; returns how many jobs were claimed. */
@@ -378,10 +441,16 @@ export class Worker {
     if (this.stopRequested || !this.hasRoom() || this.claimBusy || this.piggybacks.size > 0) return 0;
     // Completions are on their way: the claim goes with them (one request instead of two).
     if (this.o.maxParallelJobs === undefined && this.reporter.claimFollows) return 0;
+    if (this.o.maxParallelJobs === undefined && this.reporter.startsQueued > 0) {
+      // Starts wait for a request: send them now, with the claim.
+      this.reporter.flush();
+      if (this.reporter.claimFollows) return 0;
+    }
     let jobs: Doc[];
+    const ahead = this.claimingAhead();
     this.claimBusy = true;
     try {
-      const start = this.claimWithStart ? { start_run_id: this.runId } : {};
+      const start = this.claimWithStart && !ahead ? { start_run_id: this.runId } : {};
       if (this.o.maxParallelJobs !== undefined) {
         const limit = this.freeSlots();
         jobs = (await this.client.prepareNextJobsForSubmission(this.workflow, limit, { compute_node_key: this.nodeKey, ...start }, { signal: this.stopController.signal })).jobs;
@@ -423,7 +492,7 @@ export class Worker {
     } finally {
       this.claimBusy = false;
     }
-    this.launchAll(jobs);
+    this.launchAll(jobs, ahead);
     return jobs.length;
   }
 
@@ -432,13 +501,67 @@ export class Worker {
     return typeof sort === 'string' ? (sort as SortMethod) : undefined;
   }
 
-  private launchAll(jobs: Doc[]): void {
+  /** Start what a claim returned; a claim made ahead (without start_run_id) queues its jobs. */
+  private launchAll(jobs: Doc[], ahead = false): void {
     for (const job of jobs) {
+      if (ahead && job['status'] === 'submitted_pending') {
+        const a = AheadQueue.needsOf(job);
+        if (a.cpus > this.res.numCpus || a.memoryBytes > this.res.memoryGb * GIB || a.gpus > this.gpus.size) {
+          // A claim ahead offers more than the node has, so it can return a job this node can
+          // never run: back it goes, and claiming ahead pauses so the next claim does not take it again.
+          this.aheadPausedUntil = Date.now() + AHEAD_PAUSE_MS;
+          this.giveBack(job, 'claimed ahead but needs more than this node has');
+          continue;
+        }
+        this.ahead.add(job);
+        continue;
+      }
       // Claimed without being started: the server ignores start_run_id (it would have refused it otherwise).
       if (job['status'] === 'submitted_pending') this.claimWithStart = false;
       const p = this.launch(job).finally(() => this.starting.delete(p));
       this.starting.add(p);
     }
+    if (ahead) this.fillSlots();
+  }
+
+  /**
+   * Whether reports may wait a few ms to share a request: claiming ahead, and more than one
+   * node's worth of CPUs still queued (the slots do not wait for the claim this request carries).
+   */
+  private holdReports(pending: number): boolean {
+    return pending < HOLD_MAX_REPORTS && !this.stopRequested && this.ahead.needs.cpus >= this.res.numCpus && this.claimingAhead();
+  }
+
+  /** Start the claimed-ahead jobs that fit the free resources now (first fit, in claim order). */
+  private fillSlots(): void {
+    if (this.stopRequested) return;
+    let cpus = this.freeCpus;
+    let memoryBytes = this.freeMemoryBytes;
+    let gpus = this.gpus.available;
+    const fit = this.ahead.takeFitting((a) => {
+      if (a.cpus > cpus || a.memoryBytes > memoryBytes || a.gpus > gpus) return false;
+      cpus -= a.cpus;
+      memoryBytes -= a.memoryBytes;
+      gpus -= a.gpus;
+      return true;
+    });
+    for (const a of fit) {
+      const p = this.launch(a.job, true).finally(() => this.starting.delete(p));
+      this.starting.add(p);
+    }
+  }
+
+  /** A claimed-ahead job this worker will not run: back to ready (a refusal means it changed meanwhile; the lease covers the rest). */
+  private giveBack(job: Doc, why: string): void {
+    this.log.info({ job: job._key, why }, 'giving back a job claimed ahead');
+    const p = this.client
+      .manageStatusChange(this.workflow, job._key, 'ready', job._rev, this.runId, { retryMinutes: 1 })
+      .then(
+        () => undefined,
+        (err: unknown) => this.log.warn({ job: job._key, err: (err as Error).message }, 'could not give back a job claimed ahead (canceled or changed meanwhile; otherwise the lease will)'),
+      )
+      .finally(() => this.givingBack.delete(p));
+    this.givingBack.add(p);
   }
 
   /**
@@ -449,18 +572,19 @@ export class Worker {
   private claimWithCompletions(): CompleteJobsClaim | null {
     if (this.stopRequested || this.claimBusy || this.o.maxParallelJobs !== undefined || !this.hasRoom()) return null;
     const o = this.offer();
+    const ahead = this.claimingAhead();
     const sort = this.sortMethod();
     const claim: CompleteJobsClaim = {
       compute_node_key: this.nodeKey,
       resources: this.resourcesDoc(o.cpus, o.memoryBytes / GIB, o.gpus) as unknown as CompleteJobsClaim['resources'],
       ...(sort ? { sort_method: sort } : {}),
-      ...(this.claimWithStart ? { start_run_id: this.runId } : {}),
+      ...(this.claimWithStart && !ahead ? { start_run_id: this.runId } : {}),
     };
     this.reserved.cpus += o.cpus;
     this.reserved.memoryBytes += o.memoryBytes;
     this.reserved.gpus += o.gpus;
     if (this.piggybacks.size === 0) this.piggybacksDone = new Promise((r) => (this.piggybacksResolve = r));
-    this.piggybacks.set(claim, o);
+    this.piggybacks.set(claim, { ...o, ahead });
     return claim;
   }
 
@@ -473,7 +597,7 @@ export class Worker {
       this.reserved.memoryBytes -= o.memoryBytes;
       this.reserved.gpus -= o.gpus;
     }
-    if (jobs) this.launchAll(jobs);
+    if (jobs) this.launchAll(jobs, o?.ahead ?? false);
     if (this.piggybacks.size === 0) {
       const done = this.piggybacksResolve;
       this.piggybacksDone = undefined;
@@ -483,8 +607,12 @@ export class Worker {
     this.wake();
   }
 
-  /** start_job, then spawn. Resources are taken at once so the next claim does not offer them again. */
-  private async launch(job: Doc): Promise<void> {
+  /**
+   * start_job, then spawn. Resources are taken at once so the next claim does not offer them
+   * again. A job claimed ahead (`claimedAhead`) is spawned at once and its start goes with the
+   * next complete_jobs request.
+   */
+  private async launch(job: Doc, claimedAhead = false): Promise<void> {
     const internal = internalOf(job);
     const cpus = internal.num_cpus ?? 1;
     const memoryBytes = internal.memory_bytes ?? 0;
@@ -501,12 +629,20 @@ export class Worker {
       this.freeCpus += cpus;
       this.freeMemoryBytes += memoryBytes;
       this.gpus.release(gpuIds);
+      // The next claimed-ahead job takes the slot now, before this one's end is reported.
+      if (this.ahead.size > 0) this.fillSlots();
       this.wake();
     };
     const name = String(job['name'] ?? job._key);
     const log = this.log.child({ job: job._key, jobName: name, runId: this.runId });
     // Claimed and started in one call (start_run_id), or claimed only (then start_job).
     const preStarted = job['status'] === 'submitted';
+    const startLater = claimedAhead && !preStarted;
+    if (this.stopRequested && startLater) {
+      release();
+      this.giveBack(job, 'the worker is stopping');
+      return;
+    }
     if (this.stopRequested) {
       // Stopping: record it as stopped without running it, so it is not left submitted.
       const status = this.stopReasonStatus ?? 'terminated';
@@ -523,7 +659,16 @@ export class Worker {
     // The process starts while start_job is in flight (as the reference worker does: it saves a
     // round trip per job). If the server refuses the start (the job was canceled or given to
     // another node meanwhile), the process is killed and nothing is reported.
-    const started = (preStarted ? Promise.resolve(job) : startJobOnce(this.client, this.workflow, job, this.runId, this.nodeKey, log)).then(
+    let pendingStart: PendingStart | undefined;
+    const started = (
+      preStarted
+        ? Promise.resolve(job)
+        : startLater
+          ? new Promise<Doc>((resolveStart, rejectStart) => {
+              pendingStart = this.reporter.reportStart({ key: job._key, doc: job, runId: this.runId, log }, (d) => (d ? resolveStart(d) : rejectStart(new Error('start refused'))));
+            })
+          : startJobOnce(this.client, this.workflow, job, this.runId, this.nodeKey, log)
+    ).then(
       (d) => d,
       (err: unknown) => {
         log.warn({ err: (err as Error).message }, 'the server refused to start the job: killing it, leaving the job to the server');
@@ -563,10 +708,28 @@ export class Worker {
       supportsTermination: job['supports_termination'] === true,
       log,
       exitHandled: Promise.resolve(),
+      ...(pendingStart ? { start: pendingStart } : {}),
     };
     this.running.set(job._key, rj);
     log.info({ gpus: gpuIds }, 'job started');
     rj.exitHandled = (async () => {
+      if (startLater) {
+        // The slot is not held for the start's answer: a refusal kills the job if it still runs.
+        void started.then((d) => {
+          if (d === null) {
+            rj.startRefused = true;
+            proc.signalGroup('SIGKILL');
+          } else rj.doc = d;
+        });
+        const exit = await proc.exited;
+        this.running.delete(job._key);
+        if (proc.pid !== undefined) this.reaper.remove(proc.pid);
+        const stats = this.sampler.untrack(job._key);
+        release();
+        if (rj.startRefused) this.counts.started--;
+        else this.onExit(rj, exit, stats);
+        return;
+      }
       const doc = await started;
       if (doc === null) proc.signalGroup('SIGKILL');
       else rj.doc = doc;
@@ -591,6 +754,7 @@ export class Worker {
 
   private onExit(rj: RunningJob, exit: JobExit, stats: ReturnType<ProcessTreeSampler['untrack']>): void {
     const status = rj.stopStatus ?? 'done';
+    if (status === 'done') this.runTimes.add(exit.seconds * 1000);
     if (exit.spawnError) rj.log.error({ err: exit.spawnError.message }, 'the job could not be started');
     rj.log.info({ returnCode: exit.returnCode, seconds: exit.seconds, status }, 'job ended');
     if (status === 'done') {
@@ -635,6 +799,17 @@ export class Worker {
 function reportsInFlight(): number {
   const n = Number(process.env['WEFT_WORKER_REPORTS_IN_FLIGHT'] ?? 1);
   return Number.isInteger(n) && n >= 1 ? n : 1;
+}
+
+/** WEFT_WORKER_CLAIM_AHEAD: how many nodes' worth of CPUs and memory may wait claimed ahead (default 4; 0 turns claiming ahead off). */
+function claimAheadFactor(): number {
+  const n = Number(process.env['WEFT_WORKER_CLAIM_AHEAD'] ?? 4);
+  return Number.isFinite(n) && n >= 0 ? n : 4;
+}
+
+function positiveEnv(name: string, dflt: number): number {
+  const n = Number(process.env[name] ?? dflt);
+  return Number.isFinite(n) && n > 0 ? n : dflt;
 }
 
 function numberOr(v: unknown, dflt: number): number {

@@ -144,6 +144,93 @@ export async function startJob(store: GraphStore, workflow: string, key: string,
   });
 }
 
+/** One start of complete_jobs: start_job's path parameters. */
+export interface StartRequest {
+  key: string;
+  rev: string;
+  runId: number;
+  nodeKey: string;
+}
+
+/**
+ * The revisions the starts of one complete_jobs gave (job key → the revision the start was
+ * given, and the one it left): a completion of the same job in the same request may carry the
+ * first (the worker has not seen the second yet).
+ */
+export type StartedRevs = Map<string, { from: string; to: string }>;
+
+/** What complete_jobs answers for one start: the job, or the error start_job would answer. */
+export type StartOutcome = CompletionOutcome;
+
+/**
+ * complete_jobs' starts (Weft extension, for jobs a worker claimed ahead and has already
+ * launched): each with start_job's rules in a transaction of its own, all queued on the store at
+ * once so they share its group commit. A job this node already started (submitted and held by it,
+ * in this run) answers 200 and changes nothing, so a retried request is harmless.
+ *
+ * `ran(failed)` is called once every start's transaction has done its work (before their
+ * commit), as completeJobs' is; `revs` is filled inside each transaction.
+ */
+export async function startJobsEach(store: GraphStore, workflow: string, starts: readonly StartRequest[], revs: StartedRevs, ran?: (failed: boolean) => void): Promise<StartOutcome[]> {
+  let left = starts.length;
+  let broken = false;
+  if (left === 0) ran?.(false);
+  const settled = await Promise.allSettled(
+    starts.map(async (s) => {
+      let once = false;
+      const done = (failed: boolean): void => {
+        if (once) return;
+        once = true;
+        broken ||= failed;
+        if (--left === 0) ran?.(broken);
+      };
+      try {
+        return await store.transaction(async (tx) => {
+          try {
+            return await startInTx(tx, workflow, s, revs);
+          } catch (err) {
+            done(!isRefusal(err));
+            throw err;
+          } finally {
+            done(false);
+          }
+        });
+      } catch (err) {
+        done(!isRefusal(err));
+        throw err;
+      }
+    }),
+  );
+  const out: StartOutcome[] = [];
+  for (const r of settled) {
+    if (r.status === 'fulfilled') out.push({ job: r.value });
+    else if (isRefusal(r.reason)) out.push({ error: r.reason });
+    else throw r.reason;
+  }
+  return out;
+}
+
+/** start_job inside a transaction, or nothing for a job this node already started in this run. */
+async function startInTx(tx: GraphStore, workflow: string, s: StartRequest, revs: StartedRevs): Promise<Doc> {
+  const job = await requireJob(tx, workflow, s.key);
+  const node = await requireNode(tx, workflow, s.nodeKey);
+  const runId = await workflowRunId(tx, workflow);
+  if (job.status === 'submitted' && internalOf(job).compute_node_key === node._key) {
+    checkRunId(workflow, runId, s.runId);
+    revs.set(job._key, { from: s.rev, to: job._rev });
+    return job;
+  }
+  if (job.status !== 'submitted_pending') {
+    throw new WeftError('INVALID_TRANSITION', `job status must be submitted_pending: ${String(job.status)}`, { extra: { job_key: job._key, status: job.status } });
+  }
+  checkHolder(job, node._key);
+  checkRev(job, s.rev);
+  checkRunId(workflow, runId, s.runId);
+  const out = (await startJobsInTx(tx, workflow, [{ job, internal: internalOf(job) }], { node, runId: s.runId }))[0]!;
+  revs.set(job._key, { from: s.rev, to: out._rev });
+  return out;
+}
+
 export type { ResultBody };
 
 function checkResultBody(key: string, status: CompleteStatus, runId: number, result: ResultBody): void {
@@ -191,13 +278,13 @@ function isRefusal(err: unknown): err is WeftError {
  * `ran` is called once the transaction's work is over, before its commit: with true when it
  * failed other than by a refusal (4xx).
  */
-async function completeOne(store: GraphStore, workflow: string, c: Completion, ran?: (failed: boolean) => void): Promise<Doc> {
+async function completeOne(store: GraphStore, workflow: string, c: Completion, ran?: (failed: boolean) => void, revs?: StartedRevs): Promise<Doc> {
   let failed = false;
   try {
     checkResultBody(c.key, c.status, c.runId, c.result);
     return await store.transaction(async (tx) => {
       try {
-        return await completeInTx(tx, workflow, c);
+        return await completeInTx(tx, workflow, c, revs);
       } catch (err) {
         failed = !isRefusal(err);
         throw err;
@@ -233,7 +320,13 @@ const COMPLETIONS_AT_ONCE = 64;
  * transactions one at a time), so it sees what they changed and shares their commit. `failed`
  * says one of them failed other than by a refusal; the whole call will then throw.
  */
-export async function completeJobs(store: GraphStore, workflow: string, completions: readonly Completion[], ran?: (failed: boolean) => void): Promise<CompletionOutcome[]> {
+export async function completeJobs(
+  store: GraphStore,
+  workflow: string,
+  completions: readonly Completion[],
+  ran?: (failed: boolean) => void,
+  revs?: StartedRevs,
+): Promise<CompletionOutcome[]> {
   let left = completions.length;
   let broken = false;
   if (left === 0) ran?.(false);
@@ -248,7 +341,7 @@ export async function completeJobs(store: GraphStore, workflow: string, completi
           once = true;
           broken ||= failed;
           if (--left === 0) ran?.(broken);
-        });
+        }, revs);
       }),
     );
     for (const s of settled) {
@@ -265,8 +358,8 @@ export async function completeJobs(store: GraphStore, workflow: string, completi
 }
 
 /** complete_job inside a transaction: every check, then the writes and the unblocking. */
-async function completeInTx(tx: GraphStore, workflow: string, c: Completion): Promise<Doc> {
-  const { key, status, rev, runId, nodeKey, result } = c;
+async function completeInTx(tx: GraphStore, workflow: string, c: Completion, revs?: StartedRevs): Promise<Doc> {
+  const { key, status, runId, nodeKey, result } = c;
   const job = await requireJob(tx, workflow, key);
   const node = await requireNode(tx, workflow, nodeKey);
   const existing = (await tx.find('results', workflow, { where: { job_key: job._key, run_id: runId } })).items;
@@ -274,7 +367,9 @@ async function completeInTx(tx: GraphStore, workflow: string, c: Completion): Pr
   // A retried report (the worker lost our answer): same status, result already recorded.
   if (job.status === status && mine.some((r) => r.status === status && r.return_code === result.return_code)) return job;
   checkHolder(job, node._key);
-  checkRev(job, rev);
+  // Started in the same request: the completion may carry the revision the start was given.
+  const started = revs?.get(job._key);
+  checkRev(job, started && started.from === c.rev ? started.to : c.rev);
   const from = String(job.status);
   const finishing = from === 'submitted_pending' || from === 'submitted';
   // A canceled job may be reported only by the node that held it when the workflow was canceled.

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { initializeJobs } from '../../graph/engine/initialize.js';
 import { heartbeat } from '../../graph/engine/lease.js';
 import { claimTimeLimit, prepareJobsForSubmission } from '../../graph/engine/claims.js';
-import { checkRunId, completeJob, completeJobs, manageStatusChange, startJob, workflowRun } from '../../graph/engine/lifecycle.js';
+import { checkRunId, completeJob, completeJobs, manageStatusChange, startJob, startJobsEach, workflowRun, type StartedRevs } from '../../graph/engine/lifecycle.js';
 import { cancelWorkflow, isWorkflowComplete, resetJobStatus, resetWorkflowStatus } from '../../graph/engine/status.js';
 import { JOB_STATUSES, JobSchema, ResultSchema, SORT_METHODS, WorkerResourcesSchema, type ResultBody } from '../../graph/model.js';
 import type { Doc, GraphStore } from '../../graph/store/port.js';
@@ -39,7 +39,23 @@ const CompletionItem = z.strictObject({
   result: ResultSchema.meta({ description: 'complete_job\'s Result body' }),
 });
 
+const StartItem = z.strictObject({
+  job_key: JobKey,
+  rev: z.string().min(1).meta({ description: 'The job revision (_rev) the claim answered' }),
+  run_id: z.number().int().min(0).meta({ description: 'The workflow run_id the caller works for' }),
+  compute_node_key: NodeKey,
+});
+
 const CompleteJobsBody = z.strictObject({
+  starts: z
+    .array(StartItem)
+    .max(MAX_COMPLETIONS)
+    .optional()
+    .meta({
+      description:
+        `At most ${MAX_COMPLETIONS} starts of jobs the caller claimed (submitted_pending, held by its compute node), each applied before the completions with start_job's rules in a transaction of its own; ` +
+        'a job this node already started (submitted, held by it) answers 200 unchanged. A completion of a job started in the same request may give the revision the start gave.',
+    }),
   completions: z.array(CompletionItem).max(MAX_COMPLETIONS).meta({ description: `At most ${MAX_COMPLETIONS} completions, each applied with complete_job's rules in a transaction of its own` }),
   claim: z
     .strictObject({
@@ -56,6 +72,17 @@ const CompleteJobsBody = z.strictObject({
 const ErrorObject = z.object({ code: z.string(), message: z.string(), details: z.array(z.unknown()), retryable: z.boolean() }).loose();
 
 const CompleteJobsResponse = z.object({
+  started: z
+    .array(
+      z.object({
+        job_key: z.string(),
+        status: z.number().int().meta({ description: '200, or the status a single start_job would have answered' }),
+        job: JobDoc.optional().meta({ description: 'The started job (status 200)' }),
+        error: ErrorObject.optional().meta({ description: 'The error body start_job would have answered (status 4xx)' }),
+      }),
+    )
+    .optional()
+    .meta({ description: 'Present when starts were given: one item per start, in request order' }),
   items: z.array(
     z.object({
       job_key: z.string(),
@@ -169,8 +196,9 @@ export function registerEngineLifecycleRoutes(api: ApiRouter): void {
     {
       method: 'post',
       path: '/workflows/{key}/complete_jobs',
-      summary: 'Complete many jobs, then optionally claim (and start) the next ones, in one request (Weft extension)',
+      summary: 'Start claimed jobs, complete many jobs, then optionally claim (and start) the next ones, in one request (Weft extension)',
       description:
+        `starts (optional) run first, each with start_job's rules in a transaction of its own (a job already started by this node answers 200 unchanged); started answers them in request order. ` +
         `Each completion is applied with complete_job's rules (identical retries answer 200 and change nothing; unblocking and cascades in its transaction), ` +
         `each in a transaction of its own, so a stale one does not undo the others; items answer in request order with 200 and the job, or the status and error body complete_job would have answered. ` +
         `At most ${MAX_COMPLETIONS} completions. Then claim, when given, runs as prepare_jobs_for_submission (start_run_id: claim and start), so it can take jobs the completions just unblocked. ` +
@@ -193,24 +221,41 @@ export function registerEngineLifecycleRoutes(api: ApiRouter): void {
       // The claim is queued as soon as every completion has run (before their commit), so it
       // sees the jobs they unblocked and shares their group commit; not when one of them failed
       // (the request fails: claimed jobs would be held by a node that never hears of them).
+      // Likewise the completions are queued once every start has run (they may complete a job
+      // started here, with the revision it gave), in the same group commit.
+      const revs: StartedRevs = new Map();
+      let startsRan!: (failed: boolean) => void;
+      const allStartsRan = new Promise<boolean>((resolve) => (startsRan = resolve));
+      const startsP = body.starts
+        ? startJobsEach(deps.store, wf, body.starts.map((s) => ({ key: s.job_key, rev: s.rev, runId: s.run_id, nodeKey: s.compute_node_key })), revs, startsRan)
+        : undefined;
+      if (!body.starts) startsRan(false);
       let ran!: (failed: boolean) => void;
       const allRan = new Promise<boolean>((resolve) => (ran = resolve));
-      const outcomesP = completeJobs(
-        deps.store,
-        wf,
-        body.completions.map((c) => ({ key: c.job_key, status: c.status, rev: c.rev, runId: c.run_id, nodeKey: c.compute_node_key, result: c.result as ResultBody })),
-        ran,
-      );
+      const outcomesP = allStartsRan.then((failed) => {
+        if (failed) {
+          ran(true);
+          return undefined;
+        }
+        return completeJobs(
+          deps.store,
+          wf,
+          body.completions.map((c) => ({ key: c.job_key, status: c.status, rev: c.rev, runId: c.run_id, nodeKey: c.compute_node_key, result: c.result as ResultBody })),
+          ran,
+          revs,
+        );
+      });
       const claimedP = claim ? allRan.then((failed) => (failed ? undefined : runClaim(deps.store, wf, claim))) : undefined;
-      // Settle both before answering (or throwing), so nothing runs on after the answer.
-      const [outcomes, claimed] = await Promise.allSettled([outcomesP, claimedP]);
+      // Settle all before answering (or throwing), so nothing runs on after the answer.
+      const [starts, outcomes, claimed] = await Promise.allSettled([startsP, outcomesP, claimedP]);
+      if (starts.status === 'rejected') throw starts.reason;
       if (outcomes.status === 'rejected') throw outcomes.reason;
       if (claimed.status === 'rejected') throw claimed.reason;
-      const items = outcomes.value.map((o, i) => {
-        const job_key = body.completions[i]!.job_key;
-        return o.error ? { job_key, status: o.error.httpStatus, error: errorBody(o.error).error } : { job_key, status: 200, job: o.job };
-      });
-      return claimed.value ? { items, ...claimed.value } : { items };
+      const answer = (o: { job?: Doc; error?: ReturnType<typeof toWeftError> }, job_key: string) =>
+        o.error ? { job_key, status: o.error.httpStatus, error: errorBody(o.error).error } : { job_key, status: 200, job: o.job };
+      const items = (outcomes.value ?? []).map((o, i) => answer(o, body.completions[i]!.job_key));
+      const started = starts.value?.map((o, i) => answer(o, body.starts![i]!.job_key));
+      return { ...(started ? { started } : {}), items, ...(claimed.value ?? {}) };
     },
   );
 

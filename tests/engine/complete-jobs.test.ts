@@ -202,9 +202,63 @@ describe('complete_jobs', () => {
     expect((await statusesByName(b, wf)).get('a')).toBe('ready');
   });
 
+  it('starts claimed jobs before the completions; a completion in the same request may give the claim\'s revision; a retry changes nothing', async () => {
+    const { wf, node, run } = await setup({ name: 'starts', jobs: ['a', 'b', 'c'].map((name) => ({ name, command: 'true' })) });
+    const claimed = (await client.prepareNextJobsForSubmission(wf, 3, { compute_node_key: node })).jobs.sort((x, y) => String(x.name).localeCompare(String(y.name)));
+    expect(claimed.map((j) => j.status)).toEqual(['submitted_pending', 'submitted_pending', 'submitted_pending']);
+    const [a, bJob, c] = claimed;
+    const start = (j: Json, rev = j._rev as string) => ({ job_key: j._key as string, rev, run_id: run, compute_node_key: node });
+    // a: started and completed in one request (the completion carries the claim's revision);
+    // b: started only; c: a stale start is start_job's 409 and nothing else.
+    const body = { starts: [start(a!), start(bJob!), start(c!, 'stale')], completions: [completion(a!, node, run)] };
+    const res = await post(wf, body);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.started.map((i: Json) => [i.job_key, i.status, i.job?.status, i.error?.code])).toEqual([
+      [a!._key, 200, 'submitted', undefined],
+      [bJob!._key, 200, 'submitted', undefined],
+      [c!._key, 409, undefined, 'REVISION_CONFLICT'],
+    ]);
+    expect(res.body.items.map((i: Json) => [i.status, i.job?.status])).toEqual([[200, 'done']]);
+    expect(Object.fromEntries(await statusesByName(b, wf))).toEqual({ a: 'done', b: 'submitted', c: 'submitted_pending' });
+    // The same request again (its answer was lost): nothing changes. b's start answers 200 (this
+    // node started it); a's is start_job's 400 (a is done now), and its completion 200 (an identical retry).
+    const again = await post(wf, { ...body, starts: body.starts.slice(0, 2) });
+    expect(again.body.started.map((i: Json) => i.status)).toEqual([400, 200]);
+    expect(again.body.started[0].error.code).toBe('INVALID_TRANSITION');
+    expect(again.body.items.map((i: Json) => i.status)).toEqual([200]);
+    expect(again.body.started[1].job._rev).toBe(res.body.started[1].job._rev);
+    const events = (await api(b, 'GET', `/workflows/${wf}/events`)).body.items as Json[];
+    expect(events.filter((e) => e.type === 'start').map((e) => e.job_key).sort()).toEqual([a!._key, bJob!._key].sort());
+    expect(events.filter((e) => e.type === 'complete').map((e) => e.job_key)).toEqual([a!._key]);
+    expect((await api(b, 'GET', `/workflows/${wf}/results`)).body.items).toHaveLength(1);
+    // A completion with the claim's revision of a job not started in the request is stale, as before.
+    const late = await client.completeJobs(wf, [completion(bJob!, node, run)]);
+    expect(late.items[0]!.status).toBe(409);
+    expect(late.items[0]!.error!.code).toBe('REVISION_CONFLICT');
+  });
+
+  it('refuses a start of a job another node holds, or one not claimed, and its completion with it', async () => {
+    const { wf, node, run } = await setup({ name: 'starts-refused', jobs: ['a', 'b'].map((name) => ({ name, command: 'true' })) });
+    const other = (await api(b, 'POST', `/workflows/${wf}/compute_nodes`, { hostname: 'host-b', pid: 2, start_time: 't', resources: { num_cpus: 8, memory_gb: 16 } })).body._key;
+    const [a] = (await client.prepareNextJobsForSubmission(wf, 1, { compute_node_key: other })).jobs;
+    const ready = (await api(b, 'GET', `/workflows/${wf}/jobs`)).body.items.find((j: Json) => j.status === 'ready');
+    const res = await post(wf, {
+      starts: [{ job_key: a!._key, rev: a!._rev, run_id: run, compute_node_key: node }, { job_key: ready._key, rev: ready._rev, run_id: run, compute_node_key: node }],
+      completions: [completion(a!, node, run)],
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.started.map((i: Json) => [i.status, i.error.code])).toEqual([[409, 'STATE_CONFLICT'], [400, 'INVALID_TRANSITION']]);
+    expect(res.body.items[0].status).toBe(409);
+    expect(Object.fromEntries(await statusesByName(b, wf))).toEqual({ a: 'submitted_pending', b: 'ready' });
+    const bad = await post(wf, { starts: [{ job_key: a!._key, run_id: run, compute_node_key: node }], completions: [] });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body.error)).toContain('rev');
+  });
+
   it('is in the OpenAPI document', async () => {
     const doc = (await api(b, 'GET', '/openapi.json')).body;
     expect(doc.paths['/workflows/{key}/complete_jobs'].post.operationId).toBe('complete_jobs');
+    expect(JSON.stringify(doc.paths['/workflows/{key}/complete_jobs'].post.requestBody)).toContain('starts');
     const names = doc.paths['/workflows/{key}/prepare_jobs_for_submission'].post.parameters.map((p: Json) => p.name);
     expect(names).toContain('start_run_id');
   });

@@ -38,8 +38,11 @@ function callName(path: string): string {
   return 'other';
 }
 
-/** Relay to the real server; `old` answers as a server without the batch extensions would. */
-async function startRelay(target: string, old: boolean): Promise<Relay> {
+/**
+ * Relay to the real server; `old` answers as a server without the batch extensions would,
+ * `no-starts` as one whose complete_jobs does not take starts (400 naming the field).
+ */
+async function startRelay(target: string, old: boolean | 'no-starts'): Promise<Relay> {
   const t = new URL(target);
   const counts = new Map<string, number>();
   const server = http.createServer((req, res) => {
@@ -50,16 +53,25 @@ async function startRelay(target: string, old: boolean): Promise<Relay> {
       req.resume();
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     };
-    if (old && name === 'complete_jobs') return answer(404, { error: { code: 'ROUTE_NOT_FOUND', message: `No route for POST ${url.pathname}`, details: [], retryable: false } });
-    if (old && url.searchParams.has('start_run_id')) {
+    if (old === true && name === 'complete_jobs') return answer(404, { error: { code: 'ROUTE_NOT_FOUND', message: `No route for POST ${url.pathname}`, details: [], retryable: false } });
+    if (old === true && url.searchParams.has('start_run_id')) {
       return answer(400, { error: { code: 'VALIDATION_FAILED', message: 'Invalid request: query: unrecognized key "start_run_id"', details: [{ path: ['start_run_id'], message: 'unrecognized key' }], retryable: false } });
     }
-    const up = http.request({ host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
-      res.writeHead(r.statusCode ?? 502, r.headers);
-      r.pipe(res);
+    const chunks: Buffer[] = [];
+    req.on('data', (d: Buffer) => chunks.push(d));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      if (old === 'no-starts' && name === 'complete_jobs' && 'starts' in (JSON.parse(body.toString()) as object)) {
+        counts.set('starts_refused', (counts.get('starts_refused') ?? 0) + 1);
+        return answer(400, { error: { code: 'VALIDATION_FAILED', message: 'Invalid request: body: unrecognized key "starts"', details: [{ path: ['starts'], message: 'unrecognized key' }], retryable: false } });
+      }
+      const up = http.request({ host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      });
+      up.on('error', () => answer(502, { error: { code: 'BAD_GATEWAY', message: 'relay' } }));
+      up.end(body);
     });
-    up.on('error', () => answer(502, { error: { code: 'BAD_GATEWAY', message: 'relay' } }));
-    req.pipe(up);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const port = (server.address() as AddressInfo).port;
@@ -79,11 +91,11 @@ const spec = (name: string): Record<string, unknown> => ({
   ],
 });
 
-async function runThrough(old: boolean): Promise<{ relay: Relay; client: WeftClient; wf: string; summary: Awaited<ReturnType<typeof runWorker>> }> {
-  const { wf, client } = await startedWorkflow(srv.baseUrl, spec(old ? 'old-server' : 'batched'));
+async function runThrough(old: boolean | 'no-starts'): Promise<{ relay: Relay; client: WeftClient; wf: string; summary: Awaited<ReturnType<typeof runWorker>> }> {
+  const { wf, client } = await startedWorkflow(srv.baseUrl, spec(old === true ? 'old-server' : old ? 'no-starts' : 'batched'));
   const relay = await startRelay(srv.baseUrl, old);
   try {
-    const summary = await runWorker({ url: relay.url, workflow: wf, outputDir: join(dir, old ? 'old' : 'new'), numCpus: 3, memoryGb: 1, pollIntervalSeconds: 0.2 });
+    const summary = await runWorker({ url: relay.url, workflow: wf, outputDir: join(dir, old === true ? 'old' : old ? 'no-starts' : 'new'), numCpus: 3, memoryGb: 1, pollIntervalSeconds: 0.2 });
     return { relay, client, wf, summary };
   } finally {
     await relay.close();
@@ -114,6 +126,15 @@ describe('worker: batched calls', () => {
     expect(batches).toBeLessThanOrEqual(13);
     // Claims of their own only when no completion was on its way (the start, the job `last` unblocked).
     expect(relay.counts.get('prepare_jobs_for_submission') ?? 0).toBeLessThan(13);
+  });
+
+  it('a server whose complete_jobs takes no starts: asked once, then no starts and no claiming ahead', async () => {
+    const { relay, client, wf, summary } = await runThrough('no-starts');
+    expect(summary).toMatchObject({ reason: 'complete', started: 13, done: 9, failed: 4 });
+    await expectRunDone(client, wf);
+    expect(relay.counts.get('starts_refused')).toBe(1);
+    expect(relay.counts.get('start_job') ?? 0).toBe(0);
+    expect(relay.counts.get('complete_job') ?? 0).toBe(0);
   });
 
   it('an older server (no complete_jobs, start_run_id refused): claim, start_job and complete_job per job', async () => {
