@@ -12,6 +12,19 @@ const RUN_TIME_SAMPLES = 20;
 const MIN_SAMPLES = 4;
 /** Jobs are short while the median of the last RUN_TIME_SAMPLES run times is under this (ms). */
 export const SHORT_JOB_MS = 50;
+/**
+ * About how much work (ms of a slot's time) may wait claimed ahead: a queue of k nodes' worth of
+ * jobs of median run time m keeps the slots busy for about k * m, so the worker claims ahead
+ * floor(AHEAD_WORK_MS / m) nodes' worth (at least 1, at most WEFT_WORKER_CLAIM_AHEAD). Jobs of a
+ * few ms get the full depth (fewer, larger report batches); jobs near SHORT_JOB_MS get one node's
+ * worth, so none waits long in the queue.
+ */
+export const AHEAD_WORK_MS = 50;
+
+/** Nodes' worth of jobs to claim ahead for a median run time (ms), capped at `max`. */
+export function aheadDepth(medianMs: number, max: number): number {
+  return Math.max(1, Math.min(max, Math.floor(AHEAD_WORK_MS / Math.max(medianMs, 1))));
+}
 
 /** A job claimed ahead, waiting for room. */
 export interface AheadJob {
@@ -39,11 +52,17 @@ export class RecentRunTimes {
     if (this.ms.length > RUN_TIME_SAMPLES) this.ms.shift();
   }
 
+  /** The median of the remembered run times (ms), or null before MIN_SAMPLES were seen. */
+  get median(): number | null {
+    if (this.ms.length < MIN_SAMPLES) return null;
+    const sorted = [...this.ms].sort((a, b) => a - b);
+    return sorted[sorted.length >> 1]!;
+  }
+
   /** Whether enough jobs were seen and their median run time is under SHORT_JOB_MS. */
   get short(): boolean {
-    if (this.ms.length < MIN_SAMPLES) return false;
-    const sorted = [...this.ms].sort((a, b) => a - b);
-    return sorted[sorted.length >> 1]! < SHORT_JOB_MS;
+    const m = this.median;
+    return m !== null && m < SHORT_JOB_MS;
   }
 }
 

@@ -77,7 +77,7 @@ export interface PendingStart {
 }
 
 /** How long a start waits for a completion to ride with, or a held batch for more, before it goes. */
-const FLUSH_MS = 10;
+const FLUSH_MS = 25;
 
 export interface ReporterOptions {
   client: WeftClient;

@@ -15,8 +15,9 @@
  *
  * Claiming ahead (Weft extension, for short jobs; ahead-queue.ts): when the median run time of
  * the last 20 jobs is under 50 ms, claims do not start the jobs; they fill a local
- * queue of claimed (submitted_pending) jobs, up to the free resources plus WEFT_WORKER_CLAIM_AHEAD
- * (default 4) times the node's CPUs and memory. A slot that frees starts the next queued job at
+ * queue of claimed (submitted_pending) jobs, up to the free resources plus k times the node's CPUs
+ * and memory, k = floor(50 ms / median run time) between 1 and WEFT_WORKER_CLAIM_AHEAD (default 8),
+ * so about 50 ms of work waits queued. A slot that frees starts the next queued job at
  * once, with no round trip; its start goes to the server with the next complete_jobs request
  * (reporter.ts), so a request carries the starts and completions of several jobs. A queued job
  * that waits longer than AHEAD_MAX_WAIT_MS (long jobs hold the slots) is given back (ready), and
@@ -42,7 +43,7 @@ import { JobLauncher, launcherUsable } from './launcher.js';
 import { OrphanReaper } from './reaper.js';
 import { detectResources, type DetectedResources } from './resources.js';
 import { Reporter, type PendingStart } from './reporter.js';
-import { AheadQueue, RecentRunTimes } from './ahead-queue.js';
+import { AheadQueue, RecentRunTimes, SHORT_JOB_MS, aheadDepth } from './ahead-queue.js';
 import { internalOf, type RunningJob } from './running-job.js';
 import { runScript } from './scripts.js';
 import { formatDuration } from './time.js';
@@ -409,10 +410,11 @@ export class Worker {
 
   /**
    * What a claim may offer now: the free resources less those offered by claims in flight; when
-   * claiming ahead, plus aheadFactor times the node's CPUs and memory, less what the queued jobs need.
+   * claiming ahead, plus aheadDepth() (up to aheadFactor) times the node's CPUs and memory, less what
+   * the queued jobs need.
    */
   private offer(): { cpus: number; memoryBytes: number; gpus: number } {
-    const extra = this.claimingAhead() ? this.aheadFactor : 0;
+    const extra = this.claimingAhead() ? aheadDepth(this.runTimes.median ?? SHORT_JOB_MS, this.aheadFactor) : 0;
     const total = this.res.memoryGb * GIB;
     return {
       cpus: this.freeCpus + extra * this.res.numCpus - this.ahead.needs.cpus - this.reserved.cpus,
@@ -801,10 +803,13 @@ function reportsInFlight(): number {
   return Number.isInteger(n) && n >= 1 ? n : 1;
 }
 
-/** WEFT_WORKER_CLAIM_AHEAD: how many nodes' worth of CPUs and memory may wait claimed ahead (default 4; 0 turns claiming ahead off). */
+/**
+ * WEFT_WORKER_CLAIM_AHEAD: at most how many nodes' worth of CPUs and memory may wait claimed ahead
+ * (default 8; the depth used is aheadDepth() of the recent median run time; 0 turns claiming ahead off).
+ */
 function claimAheadFactor(): number {
-  const n = Number(process.env['WEFT_WORKER_CLAIM_AHEAD'] ?? 4);
-  return Number.isFinite(n) && n >= 0 ? n : 4;
+  const n = Number(process.env['WEFT_WORKER_CLAIM_AHEAD'] ?? 8);
+  return Number.isFinite(n) && n >= 0 ? n : 8;
 }
 
 function positiveEnv(name: string, dflt: number): number {
