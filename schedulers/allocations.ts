@@ -70,22 +70,34 @@ export interface AllocationView {
   status: AllocationStatus;
 }
 
-/** The record status an allocation state means. */
+/**
+ * The record status of each allocation state that settles it (a new state must be added here or
+ * to the two that do not: pending and unknown).
+ */
+const RECORD_STATUS_OF_STATE: Readonly<Record<Exclude<AllocationState, 'pending' | 'unknown'>, string>> = {
+  running: 'active',
+  complete: 'complete',
+  canceled: 'canceled',
+  failed: 'failed',
+};
+
+/** The allocation state a record status means (the other way round); unknown for any other status. */
+const STATE_OF_RECORD_STATUS: ReadonlyMap<string, AllocationState> = new Map([
+  ['uninitialized', 'pending'],
+  ['pending', 'pending'],
+  ...Object.entries(RECORD_STATUS_OF_STATE).map(([state, status]) => [status, state as AllocationState] as const),
+]);
+
+/** The record status an allocation state means: a pending one moves an uninitialized record to pending. */
 function recordStatusFor(state: AllocationState, current: string): string {
-  switch (state) {
-    case 'pending':
-      return current === 'uninitialized' ? 'pending' : current;
-    case 'running':
-      return 'active';
-    case 'complete':
-      return 'complete';
-    case 'canceled':
-      return 'canceled';
-    case 'failed':
-      return 'failed';
-    case 'unknown':
-      return current;
-  }
+  if (state === 'pending') return current === 'uninitialized' ? 'pending' : current;
+  if (state === 'unknown') return current;
+  return RECORD_STATUS_OF_STATE[state];
+}
+
+/** The state of an allocation known only from its record. */
+function statusToState(status: string): AllocationState {
+  return STATE_OF_RECORD_STATUS.get(status) ?? 'unknown';
 }
 
 export class AllocationManager {
@@ -343,24 +355,6 @@ export class AllocationManager {
     this.executors.clear();
     for (const a of this.awsSchedulers.splice(0)) a.close();
     if (stopLocal) await this.localScheduler?.close();
-  }
-}
-
-function statusToState(status: string): AllocationState {
-  switch (status) {
-    case 'pending':
-    case 'uninitialized':
-      return 'pending';
-    case 'active':
-      return 'running';
-    case 'complete':
-      return 'complete';
-    case 'canceled':
-      return 'canceled';
-    case 'failed':
-      return 'failed';
-    default:
-      return 'unknown';
   }
 }
 

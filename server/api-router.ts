@@ -121,12 +121,22 @@ export class ApiRouter {
   readonly table = new RouteTable();
   /** The router layer of each declared route. */
   private readonly compiled = new Map<MatchLayer, CompiledRoute>();
-  private fast: FastTable | undefined;
+  /** The router's layers by segment count, for both matchers; rebuilt when a layer is added. */
+  private index: LayerIndex | undefined;
 
   /** `prefix` is the base path every route is mounted under ('' = the root). */
   constructor(readonly deps: RouteDeps, prefix = '') {
     this.router = new Router(prefix ? { prefix } : {});
-    indexBySegmentCount(this.router);
+    // The router tests every layer's regular expression against every request (145 here, and a
+    // debug() call each): about 5% of the server's CPU in the lifecycle benchmark. It tests just
+    // the layers that can match a path of this many segments: the same layers in the same order.
+    (this.router as unknown as RouterInternals).match = (path, method) => matchLayers(this.layerIndex().byCount(segmentCount(path)), path, method);
+  }
+
+  private layerIndex(): LayerIndex {
+    const layers = (this.router as unknown as RouterInternals).stack;
+    if (this.index === undefined || this.index.size !== layers.length) this.index = new LayerIndex(layers, this.compiled);
+    return this.index;
   }
 
   /** Declare, validate and document one route. */
@@ -176,7 +186,7 @@ export class ApiRouter {
         ctx.body = result;
       }
     });
-    const layers = (this.router as unknown as { stack: MatchLayer[] }).stack;
+    const layers = (this.router as unknown as RouterInternals).stack;
     this.compiled.set(layers[layers.length - 1]!, route);
   }
 
@@ -188,18 +198,8 @@ export class ApiRouter {
    * case-insensitive match, a middleware layer first...): Koa answers those.
    */
   matchFast(method: string, path: string): FastMatch | undefined {
-    const layers = (this.router as unknown as { stack: MatchLayer[] }).stack;
-    if (this.fast === undefined || this.fast.size !== layers.length) this.fast = buildFastTable(layers, this.compiled);
     const segments = path.split('/');
-    const count = segments.length - 1;
-    const key = `${method} ${count}`;
-    let entries = this.fast.byMethod.get(key);
-    if (entries === undefined) {
-      // The layers of this segment count that the method can reach: a layer of another method
-      // is skipped by the router whether its path matches or not.
-      entries = (this.fast.byCount.get(count) ?? this.fast.others).filter((e) => e.layer.methods.length === 0 || e.layer.methods.includes(method));
-      this.fast.byMethod.set(key, entries);
-    }
+    const entries = this.layerIndex().byMethod(method, segments.length - 1);
     for (const entry of entries) {
       let exact = true;
       const want = entry.segments;
@@ -273,6 +273,12 @@ interface MatchResult {
   route: boolean;
 }
 
+/** The parts of @koa/router's Router the matchers use. */
+interface RouterInternals {
+  stack: MatchLayer[];
+  match(path: string, method: string): MatchResult;
+}
+
 /** A layer path of literal segments and `:name` parameters only: it matches exactly that many segments. */
 const SIMPLE_PATH = /^(?:\/(?:[A-Za-z0-9_.-]+|:[A-Za-z_][A-Za-z0-9_]*))+$/;
 
@@ -284,77 +290,87 @@ function segmentCount(path: string): number {
   return n;
 }
 
-/** One layer as the fast matcher sees it. */
-interface FastEntry {
-  layer: MatchLayer;
-  /** The declared route of the layer, when the fast dispatcher may serve it. */
-  route?: CompiledRoute;
-  /** The path's segments for a simple layer; undefined: only the layer's regular expression can tell. */
-  segments?: { literal: string; lower: string; param?: undefined }[] | { param: string; literal?: undefined; lower?: undefined }[];
-}
-
-interface FastTable {
-  /** router.stack.length when built. */
-  size: number;
-  byCount: Map<number, FastEntry[]>;
-  others: FastEntry[];
-  /** `${method} ${segment count}` → the entries of byCount the method can reach, made on first use. */
-  byMethod: Map<string, FastEntry[]>;
-}
-
 /** A layer the segment matcher reproduces exactly: simple path, default case and slash rules. */
 function isSimple(l: MatchLayer): boolean {
   return l.opts.end !== false && !l.opts.sensitive && !l.opts.strict && !l.opts.pathAsRegExp && typeof l.path === 'string' && SIMPLE_PATH.test(l.path);
 }
 
-function buildFastTable(layers: MatchLayer[], compiled: Map<MatchLayer, CompiledRoute>): FastTable {
-  const entries = layers.map((layer): FastEntry => {
-    const route = compiled.get(layer);
-    const entry: FastEntry = { layer, ...(route && !route.spec.koa ? { route } : {}) };
-    if (isSimple(layer)) {
-      entry.segments = layer.path
-        .slice(1)
-        .split('/')
-        .map((s) => (s.startsWith(':') ? { param: s.slice(1) } : { literal: s, lower: s.toLowerCase() })) as FastEntry['segments'];
-    }
-    return entry;
-  });
-  const counts = new Set(entries.filter((e) => e.segments).map((e) => e.segments!.length));
-  const byCount = new Map([...counts].map((n) => [n, entries.filter((e) => !e.segments || e.segments.length === n)]));
-  return { size: layers.length, byCount, others: entries.filter((e) => !e.segments), byMethod: new Map() };
+/** One layer as the matchers see it. */
+interface IndexedLayer {
+  layer: MatchLayer;
+  /** The declared route of the layer, when the fast dispatcher may serve it. */
+  route?: CompiledRoute;
+  /**
+   * The path's segments for a simple layer ({@link isSimple}): it matches a request path of
+   * exactly as many segments, and these tell which. undefined: only the layer's regular
+   * expression can tell, and it may match a path of any length.
+   */
+  segments?: { literal: string; lower: string; param?: undefined }[] | { param: string; literal?: undefined; lower?: undefined }[];
 }
 
 /**
- * The router tests every layer's regular expression against every request (145 here, and a
- * debug() call each): about 5% of the server's CPU in the lifecycle benchmark. A layer whose path
- * is only literal segments and parameters (none of which match a `/`) can match only a request
- * path with the same number of segments, so `match` tests just the layers of that count, plus
- * any other layer, in registration order: the same layers in the same order as before.
+ * The router's layers, in registration order, by the number of segments of the request paths
+ * they can match. Both matchers read it: @koa/router's `match` (patched in the ApiRouter
+ * constructor) and ApiRouter.matchFast.
  */
-function indexBySegmentCount(router: Router): void {
-  const r = router as unknown as { stack: MatchLayer[]; match(path: string, method: string): MatchResult };
-  let indexed = -1;
-  let byCount = new Map<number, MatchLayer[]>();
-  let others: MatchLayer[] = [];
-  const rebuild = (): void => {
-    const simple = (l: MatchLayer): boolean => l.opts.end !== false && SIMPLE_PATH.test(l.path);
-    const counts = new Set(r.stack.filter(simple).map((l) => segmentCount(l.path)));
-    byCount = new Map([...counts].map((n) => [n, r.stack.filter((l) => !simple(l) || segmentCount(l.path) === n)]));
-    others = r.stack.filter((l) => !simple(l));
-    indexed = r.stack.length;
-  };
-  r.match = (path: string, method: string): MatchResult => {
-    if (indexed !== r.stack.length) rebuild();
-    const result: MatchResult = { path: [], pathAndMethod: [], route: false };
-    const wanted = method.toUpperCase();
-    for (const layer of byCount.get(segmentCount(path)) ?? others) {
-      if (!layer.match(path)) continue;
-      result.path.push(layer);
-      if (layer.methods.length === 0 || layer.methods.includes(wanted)) {
-        result.pathAndMethod.push(layer);
-        if (layer.methods.length > 0) result.route = true;
+class LayerIndex {
+  /** router.stack.length when built. */
+  readonly size: number;
+  private readonly counts: Map<number, IndexedLayer[]>;
+  /** The layers that are not simple: all a path of a count no simple layer has can match. */
+  private readonly others: IndexedLayer[];
+  /** `${method} ${segment count}` → the layers of that count the method can reach, made on first use. */
+  private readonly methods = new Map<string, IndexedLayer[]>();
+
+  constructor(layers: MatchLayer[], compiled: Map<MatchLayer, CompiledRoute>) {
+    const entries = layers.map((layer): IndexedLayer => {
+      const route = compiled.get(layer);
+      const entry: IndexedLayer = { layer, ...(route && !route.spec.koa ? { route } : {}) };
+      if (isSimple(layer)) {
+        entry.segments = layer.path
+          .slice(1)
+          .split('/')
+          .map((s) => (s.startsWith(':') ? { param: s.slice(1) } : { literal: s, lower: s.toLowerCase() })) as IndexedLayer['segments'];
       }
+      return entry;
+    });
+    const counts = new Set(entries.filter((e) => e.segments).map((e) => e.segments!.length));
+    this.size = layers.length;
+    this.counts = new Map([...counts].map((n) => [n, entries.filter((e) => !e.segments || e.segments.length === n)]));
+    this.others = entries.filter((e) => !e.segments);
+  }
+
+  /** The layers, in registration order, that may match a path of `count` segments. */
+  byCount(count: number): IndexedLayer[] {
+    return this.counts.get(count) ?? this.others;
+  }
+
+  /**
+   * Those of them `method` can reach: a layer of another method is skipped by the router whether
+   * its path matches or not.
+   */
+  byMethod(method: string, count: number): IndexedLayer[] {
+    const key = `${method} ${count}`;
+    let entries = this.methods.get(key);
+    if (entries === undefined) {
+      entries = this.byCount(count).filter((e) => e.layer.methods.length === 0 || e.layer.methods.includes(method));
+      this.methods.set(key, entries);
     }
-    return result;
-  };
+    return entries;
+  }
+}
+
+/** @koa/router's match over the given layers (each tested by its own regular expression). */
+function matchLayers(entries: IndexedLayer[], path: string, method: string): MatchResult {
+  const result: MatchResult = { path: [], pathAndMethod: [], route: false };
+  const wanted = method.toUpperCase();
+  for (const { layer } of entries) {
+    if (!layer.match(path)) continue;
+    result.path.push(layer);
+    if (layer.methods.length === 0 || layer.methods.includes(wanted)) {
+      result.pathAndMethod.push(layer);
+      if (layer.methods.length > 0) result.route = true;
+    }
+  }
+  return result;
 }

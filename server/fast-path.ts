@@ -17,16 +17,18 @@
  * types (415), compressed bodies, the specification upload, a case-insensitive match.
  *
  * What the client sees is what Koa answers for the same request: the body is read as koa-body
- * reads it (co-body's strict JSON, raw-body's size limit and errors, a leading BOM dropped), the
- * query is parsed by Koa's own parser, path parameters are decoded as @koa/router decodes them,
- * and the answer has the same status, headers (X-Request-Id, Content-Type, ETag, Content-Length)
- * and body. tests/server/fast-path.test.ts sends the same requests both ways and compares.
+ * reads it (co-body's strict JSON, raw-body's size limit and errors as server/body.ts keeps them,
+ * a leading BOM dropped), the query is parsed by Koa's own parser, path parameters are decoded as
+ * @koa/router decodes them, and the answer has the same status, headers (X-Request-Id,
+ * Content-Type, ETag, Content-Length) and body. tests/server/fast-path.test.ts sends the same
+ * requests both ways and compares.
  */
 import { createRequire } from 'node:module';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from 'koa';
 import type { Logger } from 'pino';
 import type { ApiRouter, FastMatch } from './api-router.js';
+import { readBody } from './body.js';
 import { bodyError, errorAnswer, routeNotFound } from './errors.js';
 import { lazyRequestLogger, logRequestEnd, requestIdFor } from './request-context.js';
 
@@ -99,7 +101,7 @@ export function fastPathHandler(opts: FastPathOptions): Handler {
     const te = headers['transfer-encoding'];
     const cl = headers['content-length'];
     const sendsBody = te !== undefined || (cl !== undefined && cl !== '0');
-    let readBody = false;
+    let hasBody = false;
     if (method === 'GET' || method === 'DELETE') {
       // koa-body does not read these; a body would be left to the route's 415 check.
       if (sendsBody) return void koa(req, res);
@@ -111,12 +113,12 @@ export function fastPathHandler(opts: FastPathOptions): Handler {
         return void koa(req, res);
       } else {
         // type-is counts a body when either header is there, even Content-Length: 0 (co-body: {}).
-        readBody = te !== undefined || cl !== undefined;
+        hasBody = te !== undefined || cl !== undefined;
       }
     }
     const found = api.matchFast(method, path);
     if (found === undefined) return void koa(req, res);
-    serve(opts, req, res, method, url, path, q < 0 ? '' : url.slice(q + 1), found, readBody).catch((err: unknown) => {
+    serve(opts, req, res, method, url, path, q < 0 ? '' : url.slice(q + 1), found, hasBody).catch((err: unknown) => {
       // Only writing the answer itself can fail here (every other error is answered above).
       opts.logger.error({ err, method, url }, 'request failed');
       if (!res.headersSent) {
@@ -136,7 +138,7 @@ async function serve(
   path: string,
   querystring: string,
   found: FastMatch,
-  readBody: boolean,
+  hasBody: boolean,
 ): Promise<void> {
   const { logger } = opts;
   const started = logger.isLevelEnabled('debug') ? process.hrtime.bigint() : 0n;
@@ -147,9 +149,9 @@ async function serve(
   let etag: string | undefined;
   try {
     let body: unknown;
-    if (readBody) {
+    if (hasBody) {
       try {
-        body = parseStrictJson(await readText(req, opts.bodyLimit));
+        body = parseStrictJson(bodyText(await readBody(req, opts.bodyLimit)));
       } catch (err) {
         throw bodyError(err);
       }
@@ -225,61 +227,10 @@ function standInContext(method: string, url: string, path: string, body: unknown
   }) as unknown as Context;
 }
 
-/** An error shaped like raw-body's (http-errors: status, statusCode, expose, type). */
-function httpError(status: number, message: string, type: string): Error {
-  return Object.assign(new Error(message), { status, statusCode: status, expose: true, type });
-}
-
-/**
- * The body as text, as raw-body reads it for co-body: at most `limit` bytes (a larger
- * Content-Length is refused before reading), decoded as UTF-8 with a leading BOM dropped; on an
- * error the request is left paused, as raw-body leaves it.
- */
-function readText(req: IncomingMessage, limit: number): Promise<string> {
-  const declared = req.headers['content-length'];
-  const length = declared ? ~~declared : null;
-  if (length !== null && length > limit) {
-    req.pause();
-    return Promise.reject(httpError(413, 'request entity too large', 'entity.too.large'));
-  }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let received = 0;
-    let complete = false;
-    const finish = (err: Error | null, text?: string): void => {
-      if (complete) return;
-      complete = true;
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onEnd);
-      req.off('aborted', onAborted);
-      if (err) {
-        req.unpipe();
-        req.pause();
-        reject(err);
-      } else {
-        resolve(text!);
-      }
-    };
-    const onData = (chunk: Buffer): void => {
-      if (complete) return;
-      received += chunk.length;
-      if (received > limit) finish(httpError(413, 'request entity too large', 'entity.too.large'));
-      else chunks.push(chunk);
-    };
-    const onEnd = (err?: Error): void => {
-      if (err) return finish(err);
-      if (length !== null && received !== length) return finish(httpError(400, 'request size did not match content length', 'request.size.invalid'));
-      let text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
-      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-      finish(null, text);
-    };
-    const onAborted = (): void => finish(httpError(400, 'request aborted', 'request.aborted'));
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onEnd);
-    req.on('aborted', onAborted);
-  });
+/** The body as text, as co-body makes it of raw-body's bytes: UTF-8 with a leading BOM dropped. */
+function bodyText(bytes: Buffer): string {
+  const text = bytes.toString('utf8');
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
 /** co-body's strict JSON: only an object or an array; empty is {}. The errors carry status 400 as co-body's do. */

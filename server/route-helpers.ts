@@ -1,9 +1,9 @@
 /**
- * Small pieces the route modules share: workflow lookup, list batches, and the
- * merge-validate-replace used by every PUT.
+ * Small pieces the route modules share: workflow lookup, list batches, the delete of one
+ * document, and the merge-validate-replace used by every PUT.
  */
 import { z } from 'zod';
-import { WeftError } from '../graph/errors.js';
+import { WeftError, notFound } from '../graph/errors.js';
 import type { CollectionName } from '../graph/model.js';
 import type { Doc, GraphStore } from '../graph/store/port.js';
 import { MAX_LIMIT, assertSameKey, filtersOf, parseOrThrow } from './validate.js';
@@ -61,6 +61,19 @@ export async function listBatch(store: GraphStore, collection: CollectionName, w
   const sort = query.sort_by ? [{ field: query.sort_by, direction: query.reverse_sort ? ('desc' as const) : ('asc' as const) }] : [];
   const found = await store.find(collection, workflow, { where: filtersOf(query), sort, skip, limit, withTotal: true });
   return toBatch(found.items, skip, found.totalCount);
+}
+
+/**
+ * Delete one document and every edge that touches it, in one transaction: the document as it
+ * was, or 404 DOCUMENT_NOT_FOUND naming the collection and key (nothing deleted).
+ */
+export function removeDocument(store: GraphStore, collection: CollectionName, workflow: string, key: string): Promise<Doc> {
+  return store.transaction(async (tx) => {
+    const doc = await tx.get(collection, workflow, key);
+    if (!doc) throw notFound(collection, key);
+    await tx.remove(collection, workflow, key);
+    return doc;
+  });
 }
 
 /** The response of a delete-all. */

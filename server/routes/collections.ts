@@ -12,7 +12,7 @@ import { WeftError, notFound } from '../../graph/errors.js';
 import { JOB_RELATIONSHIP_FIELDS, insertJobs } from '../../graph/engine/job-insert.js';
 import { WORKFLOW_COLLECTIONS, keyOf, type CollectionInfo, type WorkflowCollectionName } from '../../graph/model.js';
 import type { ApiRouter } from '../api-router.js';
-import { DeleteAllResponseSchema, batchSchema, listBatch, mergeAndReplace, rawBody, requireWorkflow } from '../route-helpers.js';
+import { DeleteAllResponseSchema, batchSchema, listBatch, mergeAndReplace, rawBody, removeDocument, requireWorkflow } from '../route-helpers.js';
 import { WorkflowKeyParam, assertValidBodyKey, keyOrId, listQuerySchema } from '../validate.js';
 
 /** Torc's operationId nouns: list_<plural>, add_<singular>, ... */
@@ -163,12 +163,7 @@ function registerCollection(api: ApiRouter, info: CollectionInfo): void {
     },
     async ({ deps, params }) => {
       await requireWorkflow(deps.store, params.workflow);
-      return deps.store.transaction(async (tx) => {
-        const doc = await tx.get(name, params.workflow, params.key);
-        if (!doc) throw notFound(name, params.key);
-        await tx.remove(name, params.workflow, params.key);
-        return doc;
-      });
+      return removeDocument(deps.store, name, params.workflow, params.key);
     },
   );
 }

@@ -9,7 +9,7 @@ import { WeftError, notFound, type ErrorDetail } from '../../graph/errors.js';
 import { EDGE_COLLECTIONS, EDGE_COLLECTION_NAMES, EdgeSchema, collectionOf, isEdgeCollection, keyOf, type CollectionName, type EdgeCollectionName } from '../../graph/model.js';
 import type { GraphStore } from '../../graph/store/port.js';
 import type { ApiRouter } from '../api-router.js';
-import { DeleteAllResponseSchema, batchSchema, requireWorkflow, toBatch } from '../route-helpers.js';
+import { DeleteAllResponseSchema, batchSchema, removeDocument, requireWorkflow, toBatch } from '../route-helpers.js';
 import { MAX_LIMIT, PagingQueryShape, WorkflowKeyParam, assertValidBodyKey, keyOrId } from '../validate.js';
 
 const EdgeNameParam = z.string().min(1).meta({ description: 'Edge collection name', enum: [...EDGE_COLLECTION_NAMES] });
@@ -139,12 +139,7 @@ export function registerEdgeRoutes(api: ApiRouter): void {
     async ({ deps, params }) => {
       const edge = edgeCollection(params.name);
       await requireWorkflow(deps.store, params.workflow);
-      return deps.store.transaction(async (tx) => {
-        const doc = await tx.get(edge, params.workflow, params.key);
-        if (!doc) throw notFound(edge, params.key);
-        await tx.remove(edge, params.workflow, params.key);
-        return doc;
-      });
+      return removeDocument(deps.store, edge, params.workflow, params.key);
     },
   );
 }

@@ -7,7 +7,6 @@
  * mounted on the same path ahead of the validated route: it reads the raw text (same size limit,
  * same content encodings), parses it, and hands the value on as the parsed body.
  */
-import { createGunzip, createInflate, createBrotliDecompress } from 'node:zlib';
 import type { Context, Next } from 'koa';
 import { z } from 'zod';
 import { insertJobs } from '../../graph/engine/job-insert.js';
@@ -17,6 +16,7 @@ import { WorkflowSpecificationSchema } from '../../graph/engine/spec-plan.js';
 import { WeftError } from '../../graph/errors.js';
 import { JobSchema, WorkflowSchema } from '../../graph/model.js';
 import { toRouterPath, type ApiRouter } from '../api-router.js';
+import { readBody } from '../body.js';
 import { requireWorkflow } from '../route-helpers.js';
 import { WorkflowKeyParam } from '../validate.js';
 
@@ -34,36 +34,34 @@ const BulkJobsBody = z
   .object({ jobs: z.array(z.looseObject({})) })
   .meta(z.toJSONSchema(z.object({ jobs: z.array(JobSchema) }), { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>);
 
-/** Read the raw body text within `limit` bytes (after decoding), honouring Content-Encoding. */
+/**
+ * The body as strict UTF-8 text within `limit` bytes (after decoding), Content-Encoding honoured
+ * (readBody); its errors answered with this route's codes and messages.
+ */
 async function readText(ctx: Context, limit: number): Promise<string> {
-  const declared = Number(ctx.get('content-length') || 0);
-  const tooLarge = () => new WeftError('PAYLOAD_TOO_LARGE', `The request body is larger than the limit of ${limit} bytes`, { details: [{ path: [], message: `over ${limit} bytes`, rule: 'body_limit' }] });
-  if (declared > limit) throw tooLarge();
-  const encoding = (ctx.get('content-encoding') || 'identity').toLowerCase();
-  const decoders: Record<string, () => NodeJS.ReadWriteStream> = { gzip: createGunzip, 'x-gzip': createGunzip, deflate: createInflate, br: createBrotliDecompress };
-  let stream: AsyncIterable<Buffer> = ctx.req;
-  if (encoding !== 'identity') {
-    const make = decoders[encoding];
-    if (!make) throw new WeftError('UNSUPPORTED_MEDIA_TYPE', `Unsupported Content-Encoding: ${encoding}`, { details: [{ path: [], message: 'unsupported content encoding', rule: 'content_encoding' }] });
-    stream = ctx.req.pipe(make()) as unknown as AsyncIterable<Buffer>;
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
+  let bytes: Buffer;
   try {
-    for await (const chunk of stream) {
-      size += chunk.length;
-      if (size > limit) throw tooLarge();
-      chunks.push(chunk);
-    }
+    bytes = await readBody(ctx.req, limit);
   } catch (err) {
-    if (err instanceof WeftError) throw err;
-    throw new WeftError('MALFORMED_BODY', `The request body could not be read: ${(err as Error).message}`, { details: [{ path: [], message: 'unreadable body', rule: 'body' }] });
+    throw specBodyError(err, limit);
   }
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
     throw new WeftError('MALFORMED_BODY', 'The request body is not valid UTF-8', { details: [{ path: [], message: 'not UTF-8', rule: 'encoding' }] });
   }
+}
+
+/** A readBody error as this route answers it: 413 naming the limit, 415, or 400 with the cause's message. */
+function specBodyError(err: unknown, limit: number): WeftError {
+  const { type, message } = err as { type?: unknown; message?: unknown };
+  if (type === 'entity.too.large') {
+    return new WeftError('PAYLOAD_TOO_LARGE', `The request body is larger than the limit of ${limit} bytes`, { details: [{ path: [], message: `over ${limit} bytes`, rule: 'body_limit' }] });
+  }
+  if (type === 'encoding.unsupported') {
+    return new WeftError('UNSUPPORTED_MEDIA_TYPE', String(message), { details: [{ path: [], message: 'unsupported content encoding', rule: 'content_encoding' }] });
+  }
+  return new WeftError('MALFORMED_BODY', `The request body could not be read: ${String(message)}`, { details: [{ path: [], message: 'unreadable body', rule: 'body' }], cause: err });
 }
 
 export function registerEngineSpecsRoutes(api: ApiRouter): void {

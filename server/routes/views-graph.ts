@@ -8,8 +8,9 @@ import { WeftError } from '../../graph/errors.js';
 import { dotGraph, joinByEdge } from '../../graph/engine/views-graph.js';
 import { EDGE_COLLECTION_NAMES, WORKFLOW_COLLECTION_NAMES } from '../../graph/model.js';
 import type { ApiRouter } from '../api-router.js';
-import { requireWorkflow } from '../route-helpers.js';
+import { batchSchema, requireWorkflow } from '../route-helpers.js';
 import { FieldPath, MAX_LIMIT, PagingQueryShape, WorkflowKeyParam } from '../validate.js';
+import { pagingOf } from './views-jobs.js';
 
 const JoinFilterBody = z
   .record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()]))
@@ -62,14 +63,7 @@ export function registerViewsGraphRoutes(api: ApiRouter): void {
         }),
         body: JoinFilterBody,
         bodyRequired: false,
-        response: z.object({
-          items: z.array(JoinRowSchema),
-          skip: z.number().int(),
-          max_limit: z.number().int(),
-          count: z.number().int(),
-          total_count: z.number().int(),
-          has_more: z.boolean(),
-        }),
+        response: batchSchema(JoinRowSchema),
       },
       async ({ deps, params, query, body }) => {
         await requireWorkflow(deps.store, params.key);
@@ -85,10 +79,7 @@ export function registerViewsGraphRoutes(api: ApiRouter): void {
         }
         if (query.collection_key !== undefined) filter._key = query.collection_key;
         if (query.collection_name !== undefined) filter.name = query.collection_name;
-        const page = await joinByEdge(deps.store, params.key, params.collection, params.edge, direction, filter, {
-          ...(query.skip === undefined ? {} : { skip: query.skip }),
-          ...(query.limit === undefined ? {} : { limit: query.limit }),
-        });
+        const page = await joinByEdge(deps.store, params.key, params.collection, params.edge, direction, filter, pagingOf(query));
         const baseCount = query.limit === undefined ? page.total - page.skip : Math.min(query.limit, Math.max(0, page.total - page.skip));
         return {
           items: page.items,

@@ -17,7 +17,7 @@ import {
   latestJobResult,
   setJobResourceRequirements,
 } from '../../graph/engine/views-jobs.js';
-import type { Page } from '../../graph/engine/views-paging.js';
+import type { Page, PageOptions } from '../../graph/engine/views-paging.js';
 import { getJobSpecification, listJobSpecifications } from '../../graph/engine/views-spec.js';
 import {
   EdgeSchema,
@@ -29,8 +29,8 @@ import {
   ResultSchema,
   UserDataSchema,
 } from '../../graph/model.js';
-import type { Doc } from '../../graph/store/port.js';
-import type { ApiRouter } from '../api-router.js';
+import type { Doc, GraphStore } from '../../graph/store/port.js';
+import type { ApiRouter, RouteDeps } from '../api-router.js';
 import { batchSchema, requireWorkflow, toBatch } from '../route-helpers.js';
 import { PagingQueryShape, WorkflowKeyParam, keyOrId } from '../validate.js';
 
@@ -46,6 +46,29 @@ export function pagingOf(query: { skip?: number | undefined; limit?: number | un
 /** A batch response from an engine page. */
 export function batchOf<T>(page: Page<T>) {
   return toBatch(page.items as unknown as Doc[], page.skip, page.total);
+}
+
+/** What the handler of a route on one document (`key`) of a workflow reads of its request. */
+interface KeyedRequest {
+  deps: RouteDeps;
+  params: { workflow: string; key: string };
+  query?: { skip?: number | undefined; limit?: number | undefined } | undefined;
+}
+
+/** The handler of a route answered by `view` of one document: 404 WORKFLOW_NOT_FOUND first. */
+function keyedView<T>(view: (store: GraphStore, workflow: string, key: string) => Promise<T>) {
+  return async ({ deps, params }: KeyedRequest): Promise<T> => {
+    await requireWorkflow(deps.store, params.workflow);
+    return view(deps.store, params.workflow, params.key);
+  };
+}
+
+/** The same for a paged view: skip/limit from the query, the page answered as a batch. */
+function pagedKeyedView<T>(view: (store: GraphStore, workflow: string, key: string, paging: PageOptions) => Promise<Page<T>>) {
+  return async ({ deps, params, query }: KeyedRequest) => {
+    await requireWorkflow(deps.store, params.workflow);
+    return batchOf(await view(deps.store, params.workflow, params.key, pagingOf(query)));
+  };
 }
 
 export const JobSpecificationSchema = z.looseObject({
@@ -111,10 +134,7 @@ export function registerViewsJobRoutes(api: ApiRouter): void {
       query: PagingQuery,
       response: batchSchema(JobSchema),
     },
-    async ({ deps, params, query }) => {
-      await requireWorkflow(deps.store, params.workflow);
-      return batchOf(await findJobsByNeedsFile(deps.store, params.workflow, params.key, pagingOf(query)));
-    },
+    pagedKeyedView(findJobsByNeedsFile),
   );
 
   api.route(
@@ -128,10 +148,7 @@ export function registerViewsJobRoutes(api: ApiRouter): void {
       query: PagingQuery,
       response: batchSchema(JobSchema),
     },
-    async ({ deps, params, query }) => {
-      await requireWorkflow(deps.store, params.workflow);
-      return batchOf(await downstreamJobs(deps.store, params.workflow, params.key, pagingOf(query)));
-    },
+    pagedKeyedView(downstreamJobs),
   );
 
   api.route(
@@ -145,10 +162,7 @@ export function registerViewsJobRoutes(api: ApiRouter): void {
       query: PagingQuery,
       response: batchSchema(FileSchema),
     },
-    async ({ deps, params, query }) => {
-      await requireWorkflow(deps.store, params.workflow);
-      return batchOf(await filesProducedByJob(deps.store, params.workflow, params.key, pagingOf(query)));
-    },
+    pagedKeyedView(filesProducedByJob),
   );
 
   api.route(
@@ -180,10 +194,7 @@ export function registerViewsJobRoutes(api: ApiRouter): void {
         query: PagingQuery,
         response: batchSchema(UserDataSchema),
       },
-      async ({ deps, params, query }) => {
-        await requireWorkflow(deps.store, params.workflow);
-        return batchOf(await jobUserData(deps.store, params.workflow, params.key, edge, pagingOf(query)));
-      },
+      pagedKeyedView((store, workflow, key, paging) => jobUserData(store, workflow, key, edge, paging)),
     );
   }
 
@@ -197,10 +208,7 @@ export function registerViewsJobRoutes(api: ApiRouter): void {
       params: JobParams,
       response: ResultSchema,
     },
-    async ({ deps, params }) => {
-      await requireWorkflow(deps.store, params.workflow);
-      return latestJobResult(deps.store, params.workflow, params.key);
-    },
+    keyedView(latestJobResult),
   );
 
   api.route(
@@ -213,10 +221,7 @@ export function registerViewsJobRoutes(api: ApiRouter): void {
       params: JobParams,
       response: z.array(JobProcessStatsSchema),
     },
-    async ({ deps, params }) => {
-      await requireWorkflow(deps.store, params.workflow);
-      return jobProcessStats(deps.store, params.workflow, params.key);
-    },
+    keyedView(jobProcessStats),
   );
 
   api.route(
@@ -229,10 +234,7 @@ export function registerViewsJobRoutes(api: ApiRouter): void {
       params: JobParams,
       response: ResourceRequirementsSchema,
     },
-    async ({ deps, params }) => {
-      await requireWorkflow(deps.store, params.workflow);
-      return jobResourceRequirements(deps.store, params.workflow, params.key);
-    },
+    keyedView(jobResourceRequirements),
   );
 
   api.route(
@@ -279,9 +281,6 @@ export function registerViewsJobRoutes(api: ApiRouter): void {
       params: JobParams,
       response: JobSpecificationSchema,
     },
-    async ({ deps, params }) => {
-      await requireWorkflow(deps.store, params.workflow);
-      return getJobSpecification(deps.store, params.workflow, params.key);
-    },
+    keyedView(getJobSpecification),
   );
 }

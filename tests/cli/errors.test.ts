@@ -8,16 +8,16 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runWeft } from '../helpers/cli.js';
+import { ensureBuilt, runWeft } from '../helpers/cli.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { ensureBuiltAll, expectOneLineError } from '../e2e/helpers.js';
+import { expectOneLineError } from '../e2e/helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'weft-cli-errors-'));
 let server: TestServer;
 let closedUrl: string;
 
 beforeAll(async () => {
-  ensureBuiltAll();
+  ensureBuilt();
   server = await startTestServer();
   // A port that nothing listens on: bind one, then let it go.
   const probe = createServer();

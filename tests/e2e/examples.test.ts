@@ -6,8 +6,8 @@
 import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, cleanEnv, runWeft, startWeftServer } from '../helpers/cli.js';
-import { ensureBuiltAll, jsonOf, scratchWithExamples } from './helpers.js';
+import { ROOT, cleanEnv, ensureBuilt, runWeft, startWeftServer } from '../helpers/cli.js';
+import { jsonOf, scratchWithExamples } from './helpers.js';
 
 interface Summary {
   workflow: string;
@@ -20,7 +20,7 @@ interface Summary {
 
 let dir: string;
 beforeAll(() => {
-  ensureBuiltAll();
+  ensureBuilt();
   dir = scratchWithExamples();
 }, 180_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

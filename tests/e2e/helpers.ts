@@ -1,40 +1,14 @@
 /**
- * Helpers of the end-to-end suites: a build of dist/ that is current with every source folder the
- * binary runs (the worker and the schedulers too), a scratch directory holding a copy of
- * examples/ (the examples use paths relative to where weft runs, and their outputs go under
- * output/ there, never in the checkout), and JSON parsing of `--json` output with context.
+ * Helpers of the end-to-end suites (dist/ is built by ensureBuilt, tests/helpers/cli.ts): a
+ * scratch directory holding a copy of examples/ (the examples use paths relative to where weft
+ * runs, and their outputs go under output/ there, never in the checkout), and JSON parsing of
+ * `--json` output with context.
  */
-import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { cpSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { ROOT, WEFT_BIN, type RunResult } from '../helpers/cli.js';
-
-const SOURCE_DIRS = ['cli', 'server', 'graph', 'worker', 'client', 'schedulers'];
-
-function newest(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) t = Math.max(t, newest(p));
-    else if (e.name.endsWith('.ts')) t = Math.max(t, statSync(p).mtimeMs);
-  }
-  return t;
-}
-
-/** Build dist/ unless it is newer than every source file the CLI runs. */
-export function ensureBuiltAll(): void {
-  const built = existsSync(WEFT_BIN) ? statSync(WEFT_BIN).mtimeMs : 0;
-  const src = Math.max(...SOURCE_DIRS.map((d) => newest(join(ROOT, d))));
-  if (built >= src) return;
-  try {
-    execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.json')], { cwd: ROOT, stdio: 'pipe' });
-  } catch (err) {
-    // tsc exits non-zero on type errors elsewhere but still emits; only a missing binary is fatal.
-    if (!existsSync(WEFT_BIN)) throw err;
-  }
-}
+import { ROOT, type RunResult } from '../helpers/cli.js';
 
 /** A scratch directory with a copy of examples/ in it (the cwd for `weft run examples/X`). */
 export function scratchWithExamples(prefix = 'weft-e2e-'): string {

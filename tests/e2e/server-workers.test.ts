@@ -8,8 +8,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanEnv, runWeft, startWeftServer, WEFT_BIN, type RunResult, type ServerProcess } from '../helpers/cli.js';
-import { ensureBuiltAll, jsonOf, scratchWithExamples } from './helpers.js';
+import { cleanEnv, ensureBuilt, runWeft, startWeftServer, WEFT_BIN, type RunResult, type ServerProcess } from '../helpers/cli.js';
+import { jsonOf, scratchWithExamples } from './helpers.js';
 
 let dir: string;
 let server: ServerProcess;
@@ -17,7 +17,7 @@ let url: string[];
 const out = (): string => join(dir, 'worker-out');
 
 beforeAll(async () => {
-  ensureBuiltAll();
+  ensureBuilt();
   dir = scratchWithExamples('weft-e2e-server-');
   server = await startWeftServer(['--db', join(dir, 'weft.db'), '--port', '0'], { cwd: dir });
   url = ['--url', server.url];

@@ -3,25 +3,21 @@
  * exactly once. The claimers mix resource-packing claims (every sort method, different sizes,
  * with and without a compute node) and next-N claims, so both paths race each other.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, startTestServer, type TestServer } from '../helpers/server.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { api, testServerForSuite } from '../helpers/server.js';
 import { createInitialized, jobs, type Json } from './claims-helpers.js';
 
 const JOBS = 20_000;
 const CLAIMERS = 64;
 
-let srv: TestServer;
+// The server as it runs, lease loop included, with a lease longer than the test: half the
+// claims name no compute node and are never started, and giving those back after the lease
+// (which would hand them out again, legitimately) is the lease suite's subject.
+const srv = testServerForSuite({ flags: { leaseTimeoutSeconds: 3600 } });
 let b: string;
 
-beforeAll(async () => {
-  // The server as it runs, lease loop included, with a lease longer than the test: half the
-  // claims name no compute node and are never started, and giving those back after the lease
-  // (which would hand them out again, legitimately) is the lease suite's subject.
-  srv = await startTestServer({ flags: { leaseTimeoutSeconds: 3600 } });
+beforeAll(() => {
   b = srv.baseUrl;
-});
-afterAll(async () => {
-  await srv?.close();
 });
 
 describe('64 concurrent claimers', () => {

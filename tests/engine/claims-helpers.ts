@@ -17,6 +17,22 @@ export async function createInitialized(base: string, spec: Json): Promise<strin
   return key;
 }
 
+/** The resources of the node createWithNode adds, as a claim body (8 CPUs, 16 GB, no GPU, one node). */
+export const NODE_RESOURCES = { num_cpus: 8, memory_gb: 16, num_gpus: 0, num_nodes: 1, time_limit: null };
+
+/**
+ * createInitialized, then a compute node (host-a, with NODE_RESOURCES) to claim and start with:
+ * the workflow key, the node's key and id, and the workflow's run id.
+ */
+export async function createWithNode(base: string, spec: Json): Promise<{ wf: string; node: string; nodeId: string; run: number }> {
+  const wf = await createInitialized(base, spec);
+  const node = await api(base, 'POST', `/workflows/${wf}/compute_nodes`, { hostname: 'host-a', pid: 1, start_time: 't', resources: { num_cpus: 8, memory_gb: 16 } });
+  expect(node.status, JSON.stringify(node.body)).toBe(200);
+  const status = await api(base, 'GET', `/workflows/${wf}/status`);
+  expect(status.status, JSON.stringify(status.body)).toBe(200);
+  return { wf, node: node.body._key, nodeId: node.body._id, run: status.body.run_id as number };
+}
+
 /** `count` jobs named `${prefix}${i}` sharing one resource requirements name. */
 export function jobs(prefix: string, count: number, extra: Json = {}): Json[] {
   return Array.from({ length: count }, (_, i) => ({ name: `${prefix}${i}`, command: 'true', ...extra }));

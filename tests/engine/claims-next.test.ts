@@ -2,19 +2,15 @@
  * prepare_next_jobs_for_submission (the next N, no resource checks) and
  * prepare_jobs_for_scheduling (ready jobs that ask for compute nodes become scheduled), over HTTP.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, startTestServer, type TestServer } from '../helpers/server.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { api, testServerForSuite } from '../helpers/server.js';
 import { claim, createInitialized, jobs, statusesByName, type Json } from './claims-helpers.js';
 
-let srv: TestServer;
+const srv = testServerForSuite();
 let b: string;
 
-beforeAll(async () => {
-  srv = await startTestServer();
+beforeAll(() => {
   b = srv.baseUrl;
-});
-afterAll(async () => {
-  await srv?.close();
 });
 
 async function next(wf: string, query = ''): Promise<Json[]> {

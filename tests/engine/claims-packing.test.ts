@@ -3,19 +3,15 @@
  * Weft's packing rule (consumed totals, no early stop, limit = jobs returned, multi-node jobs use
  * nodes), sort methods, time limits, GPUs, scheduler binding, canceled workflows, bad input.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, startTestServer, type TestServer } from '../helpers/server.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { api, testServerForSuite } from '../helpers/server.js';
 import { claim, createInitialized, jobs, statusesByName, type Json } from './claims-helpers.js';
 
-let srv: TestServer;
+const srv = testServerForSuite();
 let b: string;
 
-beforeAll(async () => {
-  srv = await startTestServer();
+beforeAll(() => {
   b = srv.baseUrl;
-});
-afterAll(async () => {
-  await srv?.close();
 });
 
 const W36 = { num_cpus: 36, memory_gb: 92, num_gpus: 0, num_nodes: 1, time_limit: 'PT4H' };

@@ -3,34 +3,24 @@
  * prepare_next_jobs_for_submission with start_run_id start each claimed job in the claim's
  * transaction, exactly as start_job does. Real server, real SQLite file.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { WeftClient } from '../../client/index.js';
-import { api, startTestServer, type TestServer } from '../helpers/server.js';
-import { createInitialized, statusesByName, type Json } from './claims-helpers.js';
+import { api, testServerForSuite } from '../helpers/server.js';
+import { createWithNode, NODE_RESOURCES as RESOURCES, statusesByName, type Json } from './claims-helpers.js';
 
-let srv: TestServer;
+const srv = testServerForSuite();
 let b: string;
-const RESOURCES = { num_cpus: 8, memory_gb: 16, num_gpus: 0, num_nodes: 1, time_limit: null };
 
-beforeAll(async () => {
-  srv = await startTestServer();
+beforeAll(() => {
   b = srv.baseUrl;
 });
-afterAll(async () => {
-  await srv?.close();
-});
+
+const setup = (spec: Json) => createWithNode(b, spec);
 
 async function get(path: string): Promise<any> {
   const res = await api(b, 'GET', path);
   expect(res.status, JSON.stringify(res.body)).toBe(200);
   return res.body;
-}
-
-async function setup(spec: Json): Promise<{ wf: string; node: string; nodeId: string; run: number }> {
-  const wf = await createInitialized(b, spec);
-  const n = (await api(b, 'POST', `/workflows/${wf}/compute_nodes`, { hostname: 'host-a', pid: 1, start_time: 't', resources: { num_cpus: 8, memory_gb: 16 } })).body;
-  const run = (await get(`/workflows/${wf}/status`)).run_id as number;
-  return { wf, node: n._key, nodeId: n._id, run };
 }
 
 const chainSpec = {

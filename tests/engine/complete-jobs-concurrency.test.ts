@@ -4,24 +4,20 @@
  * racing each other and a few per-transition workers. Every job is started exactly once, every
  * completion answers 200, and the workflow ends complete.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { WeftClient, type Doc } from '../../client/index.js';
-import { api, startTestServer, type TestServer } from '../helpers/server.js';
+import { api, testServerForSuite } from '../helpers/server.js';
 import { createInitialized, type Json } from './claims-helpers.js';
 
 const JOBS = 2_000;
 const CHAIN = 4;
 const WORKERS = 32;
 
-let srv: TestServer;
+const srv = testServerForSuite({ flags: { leaseTimeoutSeconds: 3600 } });
 let b: string;
 
-beforeAll(async () => {
-  srv = await startTestServer({ flags: { leaseTimeoutSeconds: 3600 } });
+beforeAll(() => {
   b = srv.baseUrl;
-});
-afterAll(async () => {
-  await srv?.close();
 });
 
 describe('batched lifecycles, concurrently', () => {

@@ -3,31 +3,21 @@
  * rules in its own transaction, then an optional claim (and start) that sees what they unblocked.
  * Real server, real SQLite file.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { WeftClient, type JobCompletion } from '../../client/index.js';
-import { api, startTestServer, type TestServer } from '../helpers/server.js';
-import { createInitialized, statusesByName, type Json } from './claims-helpers.js';
+import { api, testServerForSuite } from '../helpers/server.js';
+import { createWithNode, NODE_RESOURCES as RESOURCES, statusesByName, type Json } from './claims-helpers.js';
 
-let srv: TestServer;
+const srv = testServerForSuite();
 let b: string;
 let client: WeftClient;
-const RESOURCES = { num_cpus: 8, memory_gb: 16, num_gpus: 0, num_nodes: 1, time_limit: null };
 
-beforeAll(async () => {
-  srv = await startTestServer();
+beforeAll(() => {
   b = srv.baseUrl;
   client = new WeftClient(b, { retryMinutes: 0 });
 });
-afterAll(async () => {
-  await srv?.close();
-});
 
-async function setup(spec: Json): Promise<{ wf: string; node: string; run: number }> {
-  const wf = await createInitialized(b, spec);
-  const node = (await api(b, 'POST', `/workflows/${wf}/compute_nodes`, { hostname: 'host-a', pid: 1, start_time: 't', resources: { num_cpus: 8, memory_gb: 16 } })).body._key;
-  const run = (await api(b, 'GET', `/workflows/${wf}/status`)).body.run_id as number;
-  return { wf, node, run };
-}
+const setup = (spec: Json) => createWithNode(b, spec);
 
 async function claimStart(wf: string, node: string, run: number, limit = 100): Promise<Json[]> {
   const res = await api(b, 'POST', `/workflows/${wf}/prepare_jobs_for_submission?compute_node_key=${node}&start_run_id=${run}&limit=${limit}`, RESOURCES);

@@ -4,23 +4,12 @@
  * an old claim, an empty or non-string holder is no holder (the claim's age decides), a holder
  * given as an _id is not a key of a live node, and a workflow with no compute nodes at all.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { expireLeases } from '../../graph/engine/lease.js';
 import { createWorkflow } from '../../graph/engine/workflow-create.js';
-import { SqliteGraphStore } from '../../graph/store/sqlite-store.js';
+import { testStoreForSuite } from '../helpers/store.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'weft-lease-cand-'));
-const store = new SqliteGraphStore({ path: join(dir, 'w.db') });
-beforeAll(async () => {
-  await store.open();
-});
-afterAll(async () => {
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const store = testStoreForSuite('weft-lease-cand-');
 
 const NOW = 1_800_000_000_000; // ms
 const TIMEOUT = 60;

@@ -4,22 +4,14 @@
  * body not matching the path) changes nothing; an identical retried report is answered 200 once
  * more without a second result; reversal of a finished job.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { describe, expect, it } from 'vitest';
+import { testServerForSuite } from '../helpers/server.js';
 import {
   addNode, bind, buildWorkflow, claim, completePath, drain, events, getJob, jobsByName, ok, result, runJob, start, startPath, statuses, type Api,
 } from './lifecycle-helpers.js';
 
-let srv: TestServer;
-let call: Api;
-
-beforeAll(async () => {
-  srv = await startTestServer();
-  call = bind(srv.baseUrl);
-});
-afterAll(async () => {
-  await srv.close();
-});
+const srv = testServerForSuite();
+const call = bind(srv);
 
 async function chain(): Promise<{ wf: string; keys: Record<string, string>; ids: Record<string, string>; node: string }> {
   const built = await buildWorkflow(call, { jobs: { a: {}, b: { after: ['a'] }, c: { after: ['b'] } } });

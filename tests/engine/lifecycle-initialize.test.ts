@@ -3,20 +3,12 @@
  * resources and scheduler in internal, strict units (400 naming the job, nothing written),
  * only_uninitialized, disabled jobs, ephemeral user data.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { bind, buildWorkflow, drain, jobsByName, ok, statuses, addNode, start, events, type Api } from './lifecycle-helpers.js';
+import { describe, expect, it } from 'vitest';
+import { testServerForSuite } from '../helpers/server.js';
+import { bind, buildWorkflow, drain, jobsByName, ok, statuses, addNode, start, events } from './lifecycle-helpers.js';
 
-let srv: TestServer;
-let call: Api;
-
-beforeAll(async () => {
-  srv = await startTestServer();
-  call = bind(srv.baseUrl);
-});
-afterAll(async () => {
-  await srv.close();
-});
+const srv = testServerForSuite();
+const call = bind(srv);
 
 function diamond() {
   return buildWorkflow(call, {

@@ -3,23 +3,12 @@
  * lapse (stale heartbeat, inactive or deleted holder, old anonymous claim) and which do not (fresh
  * heartbeat, a node that never heartbeats, a started job with no holder, unheld statuses).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { expireLeases } from '../../graph/engine/lease.js';
 import { createWorkflow } from '../../graph/engine/workflow-create.js';
-import { SqliteGraphStore } from '../../graph/store/sqlite-store.js';
+import { testStoreForSuite } from '../helpers/store.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'weft-lease-'));
-const store = new SqliteGraphStore({ path: join(dir, 'w.db') });
-beforeAll(async () => {
-  await store.open();
-});
-afterAll(async () => {
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const store = testStoreForSuite('weft-lease-');
 
 const NOW = 1_800_000_000_000; // ms
 const TIMEOUT = 60;

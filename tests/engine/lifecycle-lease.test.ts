@@ -4,20 +4,12 @@
  * old holder is refused (409) once the job is someone else's; a heartbeating node keeps its job;
  * a node that never heartbeats (a Torc worker) keeps its jobs; a claim never started lapses.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { addNode, bind, buildWorkflow, claim, completePath, events, getJob, ok, result, start, startPath, statuses, waitFor, type Api } from './lifecycle-helpers.js';
+import { describe, expect, it } from 'vitest';
+import { testServerForSuite } from '../helpers/server.js';
+import { addNode, bind, buildWorkflow, claim, completePath, events, getJob, ok, result, start, startPath, statuses, waitFor } from './lifecycle-helpers.js';
 
-let srv: TestServer;
-let call: Api;
-
-beforeAll(async () => {
-  srv = await startTestServer({ flags: { leaseTimeoutSeconds: 2 } });
-  call = bind(srv.baseUrl);
-});
-afterAll(async () => {
-  await srv.close();
-});
+const srv = testServerForSuite({ flags: { leaseTimeoutSeconds: 2 } });
+const call = bind(srv);
 
 describe('heartbeat', () => {
   it('sets last_heartbeat to now in epoch seconds; unknown node 404', async () => {

@@ -3,20 +3,12 @@
  * workflow is complete), reset_status (run_id kept), reset_job_status (all, or failed only with
  * the downstream jobs), is_complete and its completion-script flag (one caller wins).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { addNode, bind, buildWorkflow, bumpRun, claim, drain, events, ok, runJob, start, startPath, statuses, type Api } from './lifecycle-helpers.js';
+import { describe, expect, it } from 'vitest';
+import { testServerForSuite } from '../helpers/server.js';
+import { addNode, bind, buildWorkflow, bumpRun, claim, drain, events, ok, runJob, start, startPath, statuses } from './lifecycle-helpers.js';
 
-let srv: TestServer;
-let call: Api;
-
-beforeAll(async () => {
-  srv = await startTestServer();
-  call = bind(srv.baseUrl);
-});
-afterAll(async () => {
-  await srv.close();
-});
+const srv = testServerForSuite();
+const call = bind(srv);
 
 const diamondJobs = {
   files: { f1: { path: 'f1' }, f2: { path: 'f2' }, f3: { path: 'f3' }, f4: { path: 'f4' } },

@@ -3,20 +3,12 @@
  * (the job becomes ready exactly once, with a count that ends at zero), and a report sent twice at
  * the same moment is recorded once.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { addNode, bind, buildWorkflow, claim, completePath, events, jobsByName, ok, result, start, startPath, type Api } from './lifecycle-helpers.js';
+import { describe, expect, it } from 'vitest';
+import { testServerForSuite } from '../helpers/server.js';
+import { addNode, bind, buildWorkflow, claim, completePath, events, jobsByName, ok, result, start, startPath } from './lifecycle-helpers.js';
 
-let srv: TestServer;
-let call: Api;
-
-beforeAll(async () => {
-  srv = await startTestServer();
-  call = bind(srv.baseUrl);
-});
-afterAll(async () => {
-  await srv.close();
-});
+const srv = testServerForSuite();
+const call = bind(srv);
 
 describe('concurrent completions', () => {
   it('40 blockers completing at once ready their join exactly once', async () => {

@@ -3,20 +3,12 @@
  * cancellation cascading over several levels (with and without cancel_on_blocking_job_failure),
  * what counts as a failure (return code, canceled, terminated with 0), and no job left blocked.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { addNode, bind, buildWorkflow, drain, events, jobsByName, ok, runJob, start, statuses, type Api } from './lifecycle-helpers.js';
+import { describe, expect, it } from 'vitest';
+import { testServerForSuite } from '../helpers/server.js';
+import { addNode, bind, buildWorkflow, drain, events, jobsByName, ok, runJob, start, statuses } from './lifecycle-helpers.js';
 
-let srv: TestServer;
-let call: Api;
-
-beforeAll(async () => {
-  srv = await startTestServer();
-  call = bind(srv.baseUrl);
-});
-afterAll(async () => {
-  await srv.close();
-});
+const srv = testServerForSuite();
+const call = bind(srv);
 
 async function isComplete(wf: string): Promise<boolean> {
   return (await ok(call, 'GET', `/workflows/${wf}/is_complete`)).is_complete;

@@ -3,21 +3,13 @@
  * (run_id 1 + initialize_jobs), claims with prepare_next_jobs_for_submission naming the compute
  * node, start_job, complete_job; a failing branch, reset of the failed jobs, and a second run.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { describe, expect, it } from 'vitest';
+import { testServerForSuite } from '../helpers/server.js';
 import { diamondSpec } from '../views/helpers.js';
-import { addNode, bind, bumpRun, completePath, events, ok, result, runId, startPath, statuses, type Api } from './lifecycle-helpers.js';
+import { addNode, bind, bumpRun, completePath, events, ok, result, runId, startPath, statuses } from './lifecycle-helpers.js';
 
-let srv: TestServer;
-let call: Api;
-
-beforeAll(async () => {
-  srv = await startTestServer();
-  call = bind(srv.baseUrl);
-});
-afterAll(async () => {
-  await srv.close();
-});
+const srv = testServerForSuite();
+const call = bind(srv);
 
 /** Claim and run jobs like a worker until nothing is ready; returns the names run. */
 async function work(wf: string, node: string, rcOf: (name: string) => number = () => 0): Promise<string[]> {

@@ -4,10 +4,10 @@
  * reference checked before anything is written, so one bad reference in the last of 10,000 jobs
  * writes nothing.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, startTestServer, type TestServer } from '../helpers/server.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { api, testServerForSuite } from '../helpers/server.js';
 
-let srv: TestServer;
+const srv = testServerForSuite();
 let wf: string;
 const ids: Record<string, string> = {};
 
@@ -19,7 +19,6 @@ async function ok(method: string, path: string, body?: unknown): Promise<any> {
 }
 
 beforeAll(async () => {
-  srv = await startTestServer();
   wf = (await ok('POST', '/workflows', { name: 'bulk' }))._key;
   ids.file = (await ok('POST', `/workflows/${wf}/files`, { name: 'f', path: '/f' }))._id;
   ids.out = (await ok('POST', `/workflows/${wf}/files`, { name: 'o', path: '/o' }))._id;
@@ -27,9 +26,6 @@ beforeAll(async () => {
   ids.rr = (await ok('POST', `/workflows/${wf}/resource_requirements`, { name: 'r', memory: '2g' }))._id;
   ids.sched = (await ok('POST', `/workflows/${wf}/local_schedulers`, { name: 'l' }))._id;
   ids.first = (await ok('POST', `/workflows/${wf}/jobs`, { name: 'first', command: 'true' }))._id;
-});
-afterAll(async () => {
-  await srv.close();
 });
 
 const count = async (path: string) => (await ok('GET', `${path}?limit=1`)).total_count as number;

@@ -5,17 +5,10 @@
  */
 import JSON5 from 'json5';
 import YAML from 'yaml';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, startTestServer, type TestServer } from '../helpers/server.js';
+import { describe, expect, it } from 'vitest';
+import { api, testServerForSuite } from '../helpers/server.js';
 
-let srv: TestServer;
-
-beforeAll(async () => {
-  srv = await startTestServer();
-});
-afterAll(async () => {
-  await srv.close();
-});
+const srv = testServerForSuite();
 
 const call = (method: string, path: string, body?: unknown, headers?: Record<string, string>) => api(srv.baseUrl, method, path, body, headers);
 

@@ -4,17 +4,10 @@
  * the number of workflows (and of every document) is unchanged after each refusal.
  */
 import { gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, startTestServer, type TestServer } from '../helpers/server.js';
+import { describe, expect, it } from 'vitest';
+import { api, startTestServer, testServerForSuite } from '../helpers/server.js';
 
-let srv: TestServer;
-
-beforeAll(async () => {
-  srv = await startTestServer();
-});
-afterAll(async () => {
-  await srv.close();
-});
+const srv = testServerForSuite();
 
 const call = (method: string, path: string, body?: unknown, headers?: Record<string, string>) => api(srv.baseUrl, method, path, body, headers);
 
@@ -211,13 +204,22 @@ describe('bad specifications', () => {
     expect(await storeCounts()).toEqual(before);
   });
 
-  it('a body over the size limit is 413 in YAML too', async () => {
+  it('a body over the size limit is 413 in YAML too: declared, chunked, or once decompressed', async () => {
     const small = await startTestServer({ flags: { bodyLimitMb: 0.01 } });
     try {
       const big = `name: big\njobs:\n${Array.from({ length: 1000 }, (_, i) => `  - {name: j${i}, command: run}`).join('\n')}\n`;
       const res = await api(small.baseUrl, 'POST', '/workflow_specifications', big, { 'content-type': 'application/yaml' });
       expect(res.status).toBe(413);
       expect(res.body.error.code).toBe('PAYLOAD_TOO_LARGE');
+      // Sent without Content-Length (chunked), and small once compressed but over the limit decoded.
+      const post = (body: ReadableStream<Uint8Array> | Buffer, headers: Record<string, string> = {}) =>
+        fetch(`${small.baseUrl}/workflow_specifications`, { method: 'POST', headers: { 'content-type': 'application/yaml', ...headers }, body, duplex: 'half' } as RequestInit);
+      const chunked = await post(new Blob([big]).stream());
+      const bomb = await post(gzipSync(big), { 'content-encoding': 'gzip' });
+      for (const r of [chunked, bomb]) {
+        expect(r.status).toBe(413);
+        expect((await r.json()).error.message).toMatch(/larger than the limit of \d+ bytes/);
+      }
       expect((await api(small.baseUrl, 'GET', '/workflows')).body.total_count).toBe(0);
     } finally {
       await small.close();

@@ -1,27 +1,20 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { computeJobInputHash, computeJobInputHashes } from '../../graph/engine/input-hash.js';
 import { insertJobs } from '../../graph/engine/job-insert.js';
 import { SCAN_THRESHOLD, bulkEdges, bulkNeighbors, docsById } from '../../graph/engine/views-bulk.js';
 import { jobSpecifications } from '../../graph/engine/views-spec.js';
 import { createWorkflow } from '../../graph/engine/workflow-create.js';
-import { SqliteGraphStore } from '../../graph/store/index.js';
 import type { Doc } from '../../graph/store/port.js';
+import { testStoreForSuite } from '../helpers/store.js';
 
 /** A workflow big enough that the views scan: every job needs two files and consumes one datum. */
-let dir: string;
-let store: SqliteGraphStore;
+const store = testStoreForSuite('weft-bulk-');
 let wf: string;
 let jobs: Doc[];
 let otherFiles: Doc[];
 const N = SCAN_THRESHOLD + 200;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'weft-bulk-'));
-  store = new SqliteGraphStore({ path: join(dir, 'weft.db') });
-  await store.open();
   // another workflow's documents must never leak in
   const other = (await createWorkflow(store, { name: 'other' }))._key;
   otherFiles = await store.insertMany('files', other, Array.from({ length: 50 }, (_, i) => ({ name: `x${i}`, path: `x${i}` })));
@@ -33,10 +26,6 @@ beforeAll(async () => {
       name: `j${i}`, command: `c ${i % 3}`, input_files: [files[i]!._id, files[i + 1]!._id], input_user_data: [data[i % 7]!._id], output_files: [files[(i * 7) % N]!._id],
     })));
   });
-});
-afterAll(async () => {
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 describe('bulk reads give the same answer as the port', () => {

@@ -10,6 +10,9 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const WEFT_BIN = join(ROOT, 'dist', 'cli', 'main.js');
 
+/** Every source folder the binary runs (the worker and the schedulers too). */
+const SOURCE_DIRS = ['cli', 'server', 'graph', 'worker', 'client', 'schedulers'];
+
 function newestSource(dir: string): number {
   let newest = 0;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
@@ -20,10 +23,10 @@ function newestSource(dir: string): number {
   return newest;
 }
 
-/** Build dist/ unless it is up to date with cli/, server/ and graph/. */
+/** Build dist/ unless the binary is newer than every source file it runs. */
 export function ensureBuilt(): void {
   const built = existsSync(WEFT_BIN) ? statSync(WEFT_BIN).mtimeMs : 0;
-  const src = Math.max(...['cli', 'server', 'graph'].map((d) => newestSource(join(ROOT, d))));
+  const src = Math.max(...SOURCE_DIRS.map((d) => newestSource(join(ROOT, d))));
   if (built >= src) return;
   try {
     execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.json')], { cwd: ROOT, stdio: 'pipe' });

@@ -8,6 +8,7 @@
  *                                                           // deletes the temp dir (kept if keep: true)
  *
  * `restart()` stops the server and starts a new one on the same file (persistence tests).
+ * `testServerForSuite()` starts one for a whole file (or describe block) and closes it after.
  *
  * WEFT_TEST_STORE=arango (with WEFT_ARANGO_URL and its credentials, see tests/arango/live-options.ts)
  * runs the same suites on ArangoDB: each server gets a database of its own, dropped at close.
@@ -16,6 +17,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import type { GraphStore } from '../../graph/store/port.js';
 import type { BackgroundTask } from '../../server/background.js';
 import { startServer, type RunningServer } from '../../server/main.js';
@@ -115,6 +117,27 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
       };
     },
   };
+}
+
+/**
+ * One test server for the tests of the calling scope (a file, or a describe block): started in
+ * beforeAll, ahead of the scope's own beforeAll hooks registered after the call, and closed in
+ * afterAll, after the scope's own afterAll hooks. The object is filled in once the server has
+ * started: read its fields inside tests and hooks, never at module level.
+ *
+ *   const srv = testServerForSuite({ flags: { bodyLimitMb: 1 } });
+ *   it('...', async () => { await api(srv.baseUrl, 'GET', '/workflows'); });
+ */
+export function testServerForSuite(opts: TestServerOptions = {}): TestServer {
+  const srv = {} as TestServer;
+  beforeAll(async () => {
+    Object.assign(srv, await startTestServer(opts));
+  });
+  afterAll(async () => {
+    // Not started (its beforeAll failed): nothing to close.
+    if ('close' in srv) await srv.close();
+  });
+  return srv;
 }
 
 /** fetch + JSON helper: returns status and parsed body. */

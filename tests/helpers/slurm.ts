@@ -194,37 +194,3 @@ export async function startSlurm(options: StartSlurmOptions = {}): Promise<Slurm
     },
   };
 }
-
-/**
- * Build dist/ when the compiled CLI is missing or older than any source the `weft hpc` commands
- * run (cli, server, graph, schedulers, client, worker), so the CLI tests never run stale code.
- */
-export async function ensureHpcBuilt(): Promise<void> {
-  const { ensureBuilt, ROOT, WEFT_BIN } = await import('./cli.js');
-  const { readdirSync, statSync } = await import('node:fs');
-  const newest = (dir: string): number => {
-    let n = 0;
-    let entries: import('node:fs').Dirent[] = [];
-    try {
-      entries = readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return 0;
-    }
-    for (const e of entries) {
-      const p = join(dir, e.name);
-      if (e.isDirectory()) n = Math.max(n, newest(p));
-      else if (e.name.endsWith('.ts')) n = Math.max(n, statSync(p).mtimeMs);
-    }
-    return n;
-  };
-  const built = existsSync(WEFT_BIN) ? statSync(WEFT_BIN).mtimeMs : 0;
-  const src = Math.max(...['schedulers', 'client', 'worker'].map((d) => newest(join(ROOT, d))));
-  if (built < src) {
-    try {
-      execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.json')], { cwd: ROOT, stdio: 'pipe' });
-    } catch (err) {
-      if (!existsSync(WEFT_BIN)) throw err;
-    }
-  }
-  ensureBuilt();
-}

@@ -3,15 +3,15 @@
  * EC2-compatible endpoint (the SDK's endpoint override). Instance user data really runs: the real
  * `weft hpc node-status` marks the record, and a stand-in records the worker's argv.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultCliPath } from '../../schedulers/index.js';
+import { ensureBuilt, runWeft, type RunResult } from '../helpers/cli.js';
 import { startFakeEc2, type FakeEc2 } from '../helpers/fake-ec2.js';
 import { api, startTestServer, type TestServer } from '../helpers/server.js';
-import { ensureHpcBuilt } from '../helpers/slurm.js';
+import { waitFor } from '../helpers/wait.js';
 
 const CLI = defaultCliPath();
 
@@ -27,22 +27,9 @@ if (args[0] === 'worker') {
 }
 `;
 
-function weft(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { env: { ...process.env, AWS_ACCESS_KEY_ID: 'AKIDTEST', AWS_SECRET_ACCESS_KEY: 'secret', ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
+/** `weft ...args` with this process's environment plus `env`. */
+function weft(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
+  return runWeft(args, { env: { ...process.env, AWS_ACCESS_KEY_ID: 'AKIDTEST', AWS_SECRET_ACCESS_KEY: 'secret', ...env }, timeoutMs: 60_000 });
 }
 
 describe('weft hpc aws through the CLI, a real server and a local EC2 endpoint', () => {
@@ -52,7 +39,7 @@ describe('weft hpc aws through the CLI, a real server and a local EC2 endpoint',
   let wf: string;
   let log: string;
   beforeAll(async () => {
-    await ensureHpcBuilt();
+    ensureBuilt();
     dir = mkdtempSync(join(tmpdir(), 'weft-aws-cli-'));
     log = join(dir, 'worker.log');
     writeFileSync(join(dir, 'wrapper.mjs'), WRAPPER);

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AwsScheduler, buildUserData, mapInstanceState } from '../../schedulers/aws-scheduler.js';
 import { isFinalState } from '../../schedulers/port.js';
 import { startFakeEc2, type FakeEc2 } from '../helpers/fake-ec2.js';
+import { waitFor } from '../helpers/wait.js';
 
 const HOSTILE = `x'; touch /tmp/pwned-aws; echo '`;
 
@@ -21,16 +22,6 @@ function isAlive(pid: number): boolean {
     return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return false;
-  }
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
   }
 }
 

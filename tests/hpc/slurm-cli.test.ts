@@ -4,15 +4,16 @@
  * records its argv (the full workflow run with the real worker is in slurm-flow.test.ts); every
  * other weft call inside the allocation (hpc node-status) is the real CLI.
  */
-import { execFile } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultCliPath } from '../../schedulers/index.js';
+import { ensureBuilt, runWeft, type RunResult } from '../helpers/cli.js';
 import { api, startTestServer, type TestServer } from '../helpers/server.js';
-import { ensureHpcBuilt, slurmUnavailableReason, startSlurm, type SlurmCluster } from '../helpers/slurm.js';
+import { slurmUnavailableReason, startSlurm, type SlurmCluster } from '../helpers/slurm.js';
 import { sshdUnavailableReason, startSshd, type TestSshd } from '../helpers/sshd.js';
+import { waitFor } from '../helpers/wait.js';
 
 const CLI = defaultCliPath();
 const slurmSkip = slurmUnavailableReason();
@@ -34,22 +35,9 @@ if (args[0] === 'worker') {
 }
 `;
 
-function weft(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
+/** `weft ...args` with this process's environment plus `env`. */
+function weft(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
+  return runWeft(args, { env: { ...process.env, ...env }, timeoutMs: 60_000 });
 }
 
 describe.skipIf(slurmSkip !== null)('weft hpc slurm through the CLI, a real server and a real Slurm', () => {
@@ -60,7 +48,7 @@ describe.skipIf(slurmSkip !== null)('weft hpc slurm through the CLI, a real serv
   let wf: string;
   let log: string;
   beforeAll(async () => {
-    await ensureHpcBuilt();
+    ensureBuilt();
     cluster = await startSlurm();
     server = await startTestServer();
     work = mkdtempSync(join(tmpdir(), 'weft-slurm-cli-'));

@@ -12,10 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cancelWorkflowAllocations, createFetchRequest } from '../../schedulers/index.js';
-import { runWeft, WEFT_BIN } from '../helpers/cli.js';
+import { ensureBuilt, runWeft, WEFT_BIN } from '../helpers/cli.js';
 import { api, startTestServer, type TestServer } from '../helpers/server.js';
-import { ensureHpcBuilt, slurmUnavailableReason, startSlurm, type SlurmCluster } from '../helpers/slurm.js';
+import { slurmUnavailableReason, startSlurm, type SlurmCluster } from '../helpers/slurm.js';
 import { sshdUnavailableReason, startSshd, type TestSshd } from '../helpers/sshd.js';
+import { waitFor as pollUntil } from '../helpers/wait.js';
 
 const slurmSkip = slurmUnavailableReason();
 const sshSkip = slurmSkip ?? sshdUnavailableReason();
@@ -24,15 +25,8 @@ else if (sshSkip) console.warn(`SKIPPED the SSH flow of tests/hpc/slurm-flow.tes
 
 const HOSTILE = `x'; touch /tmp/pwned-flow; echo '`;
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 120_000, everyMs = 1000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+/** This suite polls every 300 ms, 120 s by default. */
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> => pollUntil(what, fn, timeoutMs, 300);
 
 interface JobSpec {
   name: string;
@@ -51,7 +45,7 @@ describe.skipIf(slurmSkip !== null)('workflows on a real Slurm with the real wor
   let work: string;
 
   beforeAll(async () => {
-    await ensureHpcBuilt();
+    ensureBuilt();
     cluster = await startSlurm({ cpus: 2, realMemoryMb: 2048 });
     server = await startTestServer();
     work = mkdtempSync(join(tmpdir(), 'weft-flow-'));
@@ -149,7 +143,12 @@ describe.skipIf(slurmSkip !== null)('workflows on a real Slurm with the real wor
     const nodes = (await call('GET', `/workflows/${wf}/compute_nodes`)).items as unknown[];
     expect(nodes).toHaveLength(1);
     await waitFor('the record to complete', async () => ((await records(wf))[0]?.status === 'complete' ? true : undefined), 60_000);
-    expect(cluster.exec(['squeue', '-h', '--states=all', '-j', jobId!, '-o', '%j|%T']).trim()).toMatch(new RegExp(`^${HOSTILE.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}_\\d+\\|(COMPLETED|COMPLETING)$`));
+    // The record is marked complete before the allocation's script exits: wait for Slurm to agree.
+    const line = await waitFor('Slurm to see the allocation end', async () => {
+      const out = cluster.exec(['squeue', '-h', '--states=all', '-j', jobId!, '-o', '%j|%T']).trim();
+      return /\|(COMPLETED|COMPLETING)$/.test(out) ? out : undefined;
+    }, 60_000);
+    expect(line).toMatch(new RegExp(`^${HOSTILE.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}_\\d+\\|(COMPLETED|COMPLETING)$`));
     expect(existsSync('/tmp/pwned-flow')).toBe(false);
   });
 

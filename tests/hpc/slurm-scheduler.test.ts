@@ -10,6 +10,7 @@ import type { CommandExecutor } from '../../schedulers/executor.js';
 import { isFinalState } from '../../schedulers/port.js';
 import { slurmUnavailableReason, startSlurm, type SlurmCluster } from '../helpers/slurm.js';
 import { sshdUnavailableReason, startSshd, type TestSshd } from '../helpers/sshd.js';
+import { waitFor } from '../helpers/wait.js';
 
 const HOSTILE = `x'; touch /tmp/pwned; echo '`;
 
@@ -96,16 +97,6 @@ const slurmSkip = slurmUnavailableReason();
 if (slurmSkip) console.warn(`SKIPPED real-Slurm part of tests/hpc/slurm-scheduler.test.ts: ${slurmSkip}`);
 const sshSkip = slurmSkip ?? sshdUnavailableReason();
 if (sshSkip && !slurmSkip) console.warn(`SKIPPED Slurm-over-SSH part of tests/hpc/slurm-scheduler.test.ts: ${sshSkip}`);
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
 
 function readLog(path: string): { argv: string[]; job: string; step?: string; nodes: string; end: string; url: string }[] {
   return existsSync(path) ? readFileSync(path, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];

@@ -3,27 +3,19 @@
  * the model, list paging/sorting/filters, stale revisions, events' server timestamps, jobs'
  * relationship fields becoming edges.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { WORKFLOW_COLLECTION_NAMES } from '../../graph/model.js';
 import { SAMPLE_DOCS, UPDATE_FIELD } from '../fixtures/sample-docs.js';
-import { api, startTestServer, type TestServer } from '../helpers/server.js';
+import { api, testServerForSuite } from '../helpers/server.js';
 
-let srv: TestServer;
-let call: (method: string, path: string, body?: unknown, headers?: Record<string, string>) => ReturnType<typeof api>;
+const srv = testServerForSuite();
+const call = (method: string, path: string, body?: unknown, headers?: Record<string, string>) => api(srv.baseUrl, method, path, body, headers);
 
 async function newWorkflow(name = 'wf'): Promise<string> {
   const res = await call('POST', '/workflows', { name, user: 'tester' });
   expect(res.status).toBe(200);
   return res.body._key as string;
 }
-
-beforeAll(async () => {
-  srv = await startTestServer();
-  call = (method, path, body, headers) => api(srv.baseUrl, method, path, body, headers);
-});
-afterAll(async () => {
-  await srv.close();
-});
 
 describe.each(WORKFLOW_COLLECTION_NAMES)('collection %s', (name) => {
   it('creates, reads, lists, updates and deletes a document', async () => {
@@ -67,6 +59,9 @@ describe.each(WORKFLOW_COLLECTION_NAMES)('collection %s', (name) => {
     const gone = await call('GET', `/workflows/${wf}/${name}/${doc._key}`);
     expect(gone.status).toBe(404);
     expect(gone.body.error.code).toBe('DOCUMENT_NOT_FOUND');
+    const again = await call('DELETE', `/workflows/${wf}/${name}/${doc._key}`);
+    expect(again.status).toBe(404);
+    expect(again.body.error.code).toBe('DOCUMENT_NOT_FOUND');
   });
 
   it('deletes all documents of the collection and only that workflow\'s', async () => {

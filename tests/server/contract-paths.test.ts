@@ -10,8 +10,8 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, startTestServer, type TestServer } from '../helpers/server.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { api, testServerForSuite } from '../helpers/server.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const CONTRACT = readFileSync(join(here, '../fixtures/contract-paths.txt'), 'utf8')
@@ -25,14 +25,13 @@ const CONTRACT = readFileSync(join(here, '../fixtures/contract-paths.txt'), 'utf
 
 const PENDING = new Set<string>([]);
 
-let srv: TestServer;
+const srv = testServerForSuite();
 let W: string;
 const keys: Record<string, string> = {};
 let jobRev = '';
 let openapiPaths: Record<string, Record<string, unknown>> = {};
 
 beforeAll(async () => {
-  srv = await startTestServer();
   const b = srv.baseUrl;
   W = (await api(b, 'POST', '/workflows', { name: 'contract' })).body._key;
   const post = async (c: string, body: unknown) => (await api(b, 'POST', `/workflows/${W}/${c}`, body)).body;
@@ -46,9 +45,6 @@ beforeAll(async () => {
   keys.results = (await post('results', { job_key: job._key, run_id: 1, return_code: 0, exec_time_minutes: 1, completion_time: 't', status: 'done' }))._key;
   keys.blocks = (await api(b, 'POST', `/workflows/${W}/edges/needs`, { _from: job._id, _to: `files/${keys.files}` })).body._key;
   openapiPaths = (await api(b, 'GET', '/openapi.json')).body.paths;
-});
-afterAll(async () => {
-  await srv.close();
 });
 
 /** Fill a contract path's parameters with real values. */

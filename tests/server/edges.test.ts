@@ -2,21 +2,13 @@
  * The generic edge API for every edge collection, end checks on POST, and cascades: deleting a
  * vertex (one, or all of a collection) deletes the edges that touch it.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EDGE_COLLECTIONS, EDGE_COLLECTION_NAMES, type WorkflowCollectionName } from '../../graph/model.js';
 import { SAMPLE_DOCS } from '../fixtures/sample-docs.js';
-import { api, startTestServer, type TestServer } from '../helpers/server.js';
+import { api, testServerForSuite } from '../helpers/server.js';
 
-let srv: TestServer;
-let call: (method: string, path: string, body?: unknown) => ReturnType<typeof api>;
-
-beforeAll(async () => {
-  srv = await startTestServer();
-  call = (method, path, body) => api(srv.baseUrl, method, path, body);
-});
-afterAll(async () => {
-  await srv.close();
-});
+const srv = testServerForSuite();
+const call = (method: string, path: string, body?: unknown) => api(srv.baseUrl, method, path, body);
 
 async function vertex(wf: string, c: string): Promise<{ _id: string; _key: string }> {
   const res = await call('POST', `/workflows/${wf}/${c}`, SAMPLE_DOCS[c as WorkflowCollectionName]);
@@ -45,6 +37,9 @@ describe.each(EDGE_COLLECTION_NAMES)('edge collection %s', (name) => {
     expect(del.status).toBe(200);
     expect(del.body._key).toBe(created.body._key);
     expect((await call('GET', `/workflows/${wf}/edges/${name}/${created.body._key}`)).status).toBe(404);
+    const again = await call('DELETE', `/workflows/${wf}/edges/${name}/${created.body._key}`);
+    expect(again.status).toBe(404);
+    expect(again.body.error.code).toBe('DOCUMENT_NOT_FOUND');
     const all = await call('DELETE', `/workflows/${wf}/edges/${name}`);
     expect(all.body.count).toBe(1);
     expect((await call('GET', `/workflows/${wf}/edges/${name}`)).body.total_count).toBe(0);

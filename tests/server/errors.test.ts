@@ -2,28 +2,22 @@
  * The error rule through a real server: a fault of ours is a 500 whose body shows nothing
  * internal while the log has it in full; a WeftError keeps its status and message.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { WeftError } from '../../graph/errors.js';
-import { SqliteGraphStore } from '../../graph/store/sqlite-store.js';
 import { createApp } from '../../server/app.js';
 import { resolveServerConfig } from '../../server/config.js';
 import { api } from '../helpers/server.js';
+import { testStoreForSuite } from '../helpers/store.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'weft-errors-'));
 const logLines: string[] = [];
-let store: SqliteGraphStore;
+const store = testStoreForSuite('weft-errors-');
 let server: import('node:http').Server;
 let base: string;
 
 beforeAll(async () => {
-  store = new SqliteGraphStore({ path: join(dir, 'weft.db') });
-  await store.open();
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
       logLines.push(chunk.toString());
@@ -45,8 +39,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await new Promise((r) => server.close(r));
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 it('a fault of ours is a 500 with no internals in the body, logged in full', async () => {

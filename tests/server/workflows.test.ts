@@ -2,21 +2,13 @@
  * Service, workflow, config/status and collection_names routes, the OpenAPI document, and a
  * workflow delete removing everything in the workflow — through a real server and SQLite file.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EDGE_COLLECTION_NAMES, WORKFLOW_COLLECTION_NAMES } from '../../graph/model.js';
 import { SAMPLE_DOCS } from '../fixtures/sample-docs.js';
-import { api, startTestServer, type TestServer } from '../helpers/server.js';
+import { api, testServerForSuite } from '../helpers/server.js';
 
-let srv: TestServer;
-let call: (method: string, path: string, body?: unknown) => ReturnType<typeof api>;
-
-beforeAll(async () => {
-  srv = await startTestServer();
-  call = (method, path, body) => api(srv.baseUrl, method, path, body);
-});
-afterAll(async () => {
-  await srv.close();
-});
+const srv = testServerForSuite();
+const call = (method: string, path: string, body?: unknown) => api(srv.baseUrl, method, path, body);
 
 describe('service', () => {
   it('answers ping and version under the base path only', async () => {

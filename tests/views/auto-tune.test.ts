@@ -3,20 +3,12 @@
  * disabled), record what the tuned jobs used (results and process statistics, as a worker
  * does), then process the results into the resource requirements.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { bind, buildWorkflow, ok, type Api } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { testServerForSuite } from '../helpers/server.js';
+import { bind, buildWorkflow, ok } from './helpers.js';
 
-let srv: TestServer;
-let call: Api;
-
-beforeAll(async () => {
-  srv = await startTestServer();
-  call = bind(srv.baseUrl);
-});
-afterAll(async () => {
-  await srv.close();
-});
+const srv = testServerForSuite();
+const call = bind(srv);
 
 const GiB = 1024 ** 3;
 

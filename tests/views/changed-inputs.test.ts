@@ -3,21 +3,13 @@
  * (computeJobInputHash over the server's store), so this runs without the lifecycle endpoints.
  * The full scenario through start/complete is in restart-diamond.test.ts.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { computeJobInputHash } from '../../graph/engine/input-hash.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { bind, buildWorkflow, ok, type Api } from './helpers.js';
+import { testServerForSuite } from '../helpers/server.js';
+import { bind, buildWorkflow, ok } from './helpers.js';
 
-let srv: TestServer;
-let call: Api;
-
-beforeAll(async () => {
-  srv = await startTestServer();
-  call = bind(srv.baseUrl);
-});
-afterAll(async () => {
-  await srv.close();
-});
+const srv = testServerForSuite();
+const call = bind(srv);
 
 async function diamond() {
   const built = await buildWorkflow(call, {

@@ -1,17 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { bind, buildWorkflow, ok, type Api } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { testServerForSuite } from '../helpers/server.js';
+import { bind, buildWorkflow, ok } from './helpers.js';
 
-let srv: TestServer;
-let call: Api;
-
-beforeAll(async () => {
-  srv = await startTestServer();
-  call = bind(srv.baseUrl);
-});
-afterAll(async () => {
-  await srv.close();
-});
+const srv = testServerForSuite();
+const call = bind(srv);
 
 describe('required_existing_files', () => {
   it('lists each file that jobs need and no job produces, once', async () => {

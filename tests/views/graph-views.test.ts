@@ -1,18 +1,16 @@
 import { instance } from '@viz-js/viz';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { bind, buildWorkflow, ok, type Api } from './helpers.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { testServerForSuite } from '../helpers/server.js';
+import { bind, buildWorkflow, ok } from './helpers.js';
 
 const viz = await instance();
-let srv: TestServer;
-let call: Api;
+const srv = testServerForSuite();
+const call = bind(srv);
 let wf: string;
 let ids: Record<string, string>;
 let keys: Record<string, string>;
 
 beforeAll(async () => {
-  srv = await startTestServer();
-  call = bind(srv.baseUrl);
   ({ wf, ids, keys } = await buildWorkflow(call, {
     files: { 'input file.csv': { path: 'in.csv' }, 'say "hi".txt': { path: 'hi.txt' }, unused: { path: 'unused' } },
     user_data: { 'my data': { data: { a: 1 } }, lonely: {} },
@@ -22,9 +20,6 @@ beforeAll(async () => {
       'back\\slash {x}': { after: ['first job'] },
     },
   }));
-});
-afterAll(async () => {
-  await srv.close();
 });
 
 interface VizJson {

@@ -7,9 +7,12 @@ import { api } from '../helpers/server.js';
 
 export type Api = (method: string, path: string, body?: unknown) => Promise<{ status: number; body: any }>;
 
-/** An API caller bound to a base URL. */
-export function bind(base: string): Api {
-  return (method, path, body) => api(base, method, path, body);
+/**
+ * An API caller bound to a base URL, or to a test server's (read at each call, so it can be bound
+ * before testServerForSuite's server has started).
+ */
+export function bind(base: string | { readonly baseUrl: string }): Api {
+  return (method, path, body) => api(typeof base === 'string' ? base : base.baseUrl, method, path, body);
 }
 
 /** Call and expect 200; returns the body. */

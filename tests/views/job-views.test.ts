@@ -1,16 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { bind, buildWorkflow, ok, type Api } from './helpers.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { testServerForSuite } from '../helpers/server.js';
+import { bind, buildWorkflow, ok } from './helpers.js';
 
-let srv: TestServer;
-let call: Api;
+const srv = testServerForSuite();
+const call = bind(srv);
 let wf: string;
 let ids: Record<string, string>;
 let keys: Record<string, string>;
 
 beforeAll(async () => {
-  srv = await startTestServer();
-  call = bind(srv.baseUrl);
   ({ wf, ids, keys } = await buildWorkflow(call, {
     files: { in1: { path: 'in1.txt' }, mid: { path: 'mid.txt' }, out: { path: 'out.txt' } },
     user_data: { params: { data: { alpha: 1 } } },
@@ -22,9 +20,6 @@ beforeAll(async () => {
       d: {},
     },
   }));
-});
-afterAll(async () => {
-  await srv.close();
 });
 
 const names = (items: { name: string }[]) => items.map((i) => i.name);

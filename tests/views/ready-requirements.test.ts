@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { durationToSeconds, memoryToBytes } from '../../graph/engine/views-units.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { bind, buildWorkflow, ok, type Api } from './helpers.js';
+import { testServerForSuite } from '../helpers/server.js';
+import { bind, buildWorkflow, ok } from './helpers.js';
 
 describe('unit parsing used by the views', () => {
   it('parses memory strings strictly', () => {
@@ -20,15 +20,8 @@ describe('unit parsing used by the views', () => {
   });
 });
 
-let srv: TestServer;
-let call: Api;
-beforeAll(async () => {
-  srv = await startTestServer();
-  call = bind(srv.baseUrl);
-});
-afterAll(async () => {
-  await srv.close();
-});
+const srv = testServerForSuite();
+const call = bind(srv);
 
 describe('ready_job_requirements', () => {
   it('sums the ready jobs (through the graph), takes maxima of nodes and runtime, filters by scheduler', async () => {

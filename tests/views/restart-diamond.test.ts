@@ -5,21 +5,13 @@
  * st_mtime before completing), then change inputs, call process_changed_job_inputs,
  * initialize_jobs(only_uninitialized) with a new run_id, and check that only the affected jobs run.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { bind, diamondSpec, ok, type Api } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { testServerForSuite } from '../helpers/server.js';
+import { bind, diamondSpec, ok } from './helpers.js';
 
-let srv: TestServer;
-let call: Api;
+const srv = testServerForSuite();
+const call = bind(srv);
 let node: string;
-
-beforeAll(async () => {
-  srv = await startTestServer();
-  call = bind(srv.baseUrl);
-});
-afterAll(async () => {
-  await srv.close();
-});
 
 let clock = 1_700_000_000;
 

@@ -2,20 +2,12 @@
  * Round trip of specifications: POST → GET → POST gives an equal workflow; the example and the
  * template are accepted by POST.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { bind, diamondSpec, ok, type Api } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { testServerForSuite } from '../helpers/server.js';
+import { bind, diamondSpec, ok } from './helpers.js';
 
-let srv: TestServer;
-let call: Api;
-
-beforeAll(async () => {
-  srv = await startTestServer();
-  call = bind(srv.baseUrl);
-});
-afterAll(async () => {
-  await srv.close();
-});
+const srv = testServerForSuite();
+const call = bind(srv);
 
 /** A spec with the parts whose order carries no meaning sorted, for comparisons. */
 function normalise(spec: any): any {

@@ -3,20 +3,12 @@
  * round-trippable through POST /workflow_specifications, see spec-round-trip.test.ts), the
  * example and the template.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { bind, buildWorkflow, ok, type Api } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { testServerForSuite } from '../helpers/server.js';
+import { bind, buildWorkflow, ok } from './helpers.js';
 
-let srv: TestServer;
-let call: Api;
-
-beforeAll(async () => {
-  srv = await startTestServer();
-  call = bind(srv.baseUrl);
-});
-afterAll(async () => {
-  await srv.close();
-});
+const srv = testServerForSuite();
+const call = bind(srv);
 
 describe('GET /workflow_specifications/{key}', () => {
   it('gives names instead of ids, schedulers as collection/name, keeps invocation_script and supports_termination, no made-up default', async () => {
