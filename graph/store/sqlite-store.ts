@@ -268,6 +268,7 @@ class SqliteCore {
 
   private fieldExprOf(collection: CollectionName, field: string): string {
     if (field === '_key') return 'key';
+    if (field === '_seq') return 'rid';
     if (field === '_rev') return 'rev';
     if (field === '_id') return `('${collection}/' || key)`;
     if (isEdgeCollection(collection) && field === '_from') return 'efrom';
