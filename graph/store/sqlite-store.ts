@@ -137,7 +137,7 @@ class SqliteCore {
    * (which keeps the row it wrote) and `insert`. Writes through the raw `database` handle while
    * a group is open would bypass it (benchmarks and tests use it outside groups only).
    */
-  private readonly rows = new Map<string, Row>();
+  private rows = new Map<string, Row>();
   private rowsOn = false;
 
   constructor(path: string) {
@@ -176,12 +176,20 @@ class SqliteCore {
 
   /** Start or end (and forget) the row cache of one logical transaction. */
   rowCache(on: boolean): void {
-    this.rows.clear();
+    this.forgetRows();
     this.rowsOn = on;
   }
 
+  /**
+   * A new Map, never `clear()`: V8's clear() leaves the old hash table pointing to the new one
+   * (for live iterators), so once one table of this long-lived Map reached the old generation,
+   * each later table and the rows in it were kept alive by its predecessor through every
+   * scavenge and promoted: ~1 MB per scavenge in a closed claim loop, a Mark-Compact every few
+   * seconds (10-55 ms pauses in the server). In process, 64 claimers: promoted per scavenge
+   * 5.0% -> 3.3% of what was allocated; one claimer: 8.1% -> 3.5%.
+   */
   forgetRows(): void {
-    this.rows.clear();
+    if (this.rows.size > 0) this.rows = new Map();
   }
 
   private remember(collection: string, row: Row): void {
