@@ -106,7 +106,7 @@ export async function measureWeft(jobs: number, claimers: number, claims: number
             const started = performance.now();
             const one = await claimOnce(c);
             ms.push(one.ms);
-            if (trace) trace.push(`${label} ${started.toFixed(2)} ${one.ms.toFixed(2)} ${c}`);
+            if (trace) trace.push(`${label} ${(performance.timeOrigin + started).toFixed(2)} ${one.ms.toFixed(2)} ${c}`);
             got += one.got;
             if (pace > 0) await new Promise((r) => setTimeout(r, Math.max(0, pace - (performance.now() - started))));
           }

@@ -4,7 +4,7 @@
  * keep-alive JSON client, percentiles, spec builders, and the plain better-sqlite3 baselines.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -67,13 +67,17 @@ export async function startServerProcess(extraArgs: string[] = []): Promise<Serv
   const dir = mkdtempSync(join(tmpdir(), 'weft-bench-'));
   // WEFT_BENCH_PROF=DIR: write a V8 CPU profile of the server there (open it in Chrome DevTools).
   const prof = process.env.WEFT_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.WEFT_BENCH_PROF}`] : [];
-  const args = [...prof, CLI, 'server', '--port', '0', '--db', join(dir, 'weft.db'), '--log-level', 'warn', '--lease-timeout-seconds', '86400', ...extraArgs];
+  // WEFT_BENCH_NODE_ARGS: extra node options for the server (e.g. --trace-gc); WEFT_BENCH_SERVER_OUT=FILE: its stdout, appended.
+  const nodeArgs = process.env.WEFT_BENCH_NODE_ARGS ? process.env.WEFT_BENCH_NODE_ARGS.split(' ').filter((a) => a !== '') : [];
+  const args = [...prof, ...nodeArgs, CLI, 'server', '--port', '0', '--db', join(dir, 'weft.db'), '--log-level', 'warn', '--lease-timeout-seconds', '86400', ...extraArgs];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
+    const outFile = process.env.WEFT_BENCH_SERVER_OUT;
     child.stdout!.on('data', (d: Buffer) => {
+      if (outFile) appendFileSync(outFile, d);
       out += d.toString();
       const m = /listening on (\S+)/.exec(out);
       if (m) resolve(m[1]!);

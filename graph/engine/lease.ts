@@ -14,7 +14,7 @@
  */
 import { WeftError } from '../errors.js';
 import { keyOf } from '../model.js';
-import type { Doc, GraphStore } from '../store/port.js';
+import type { Condition, Doc, GraphStore } from '../store/port.js';
 import { jobEvent, writeEvents, type EngineEvent } from './events.js';
 import { internalOf } from './job-internal.js';
 
@@ -45,19 +45,32 @@ function lapsed(job: Doc, holder: Doc | null | undefined, nowMs: number, timeout
 }
 
 /**
- * The held jobs of a workflow that may have lapsed (a superset; `lapsed` decides), filtered by
- * the store in one pass over the held jobs: those whose holder is not a live node (deleted,
- * inactive or silent) and those with no holder (whose claim may be too old). Jobs of live holders
- * never lapse, so they are not read (nor parsed). Reading every held job instead cost the
- * server's thread ~240 ms CPU per pass with 36,000 held jobs (one pass every 15 s), the worst
- * claim latency there was; this read costs ~50 ms there.
+ * The held jobs of a workflow in the insertion range (`after`, `through`] that may have lapsed (a
+ * superset; `lapsed` decides): those whose holder is not a live node (deleted, inactive or
+ * silent) and those with no holder (whose claim may be too old). Jobs of live holders never lapse,
+ * so they are not read (nor parsed); the store still looks at each held job of the range (one
+ * JSON field each), ~2 µs a job.
  */
-async function lapseCandidates(tx: GraphStore, workflow: string, timeoutS: number, nowMs: number): Promise<Doc[]> {
+async function lapseCandidates(tx: GraphStore, workflow: string, timeoutS: number, nowMs: number, after: number, through: number): Promise<Doc[]> {
   const nodes = (await tx.find('compute_nodes', workflow)).items;
   const live = nodes.filter((n) => !lapsedNode(n, nowMs, timeoutS)).map((n) => n._key);
   // not_in also matches a missing holder (and '' or a non-string one: no holder, as `lapsed` reads it).
-  const where = [{ field: 'status', op: 'in' as const, value: HELD }, { field: 'internal.compute_node_key', op: 'not_in' as const, value: live }];
-  return (await tx.find('jobs', workflow, { where })).items;
+  // Sorted by status (then insertion order), SQLite reads the held jobs of the range from the
+  // (workflow, status) index; in insertion order alone it walks every job of the range.
+  const where = [...heldIn(after, through), { field: 'internal.compute_node_key', op: 'not_in' as const, value: live }];
+  return (await tx.find('jobs', workflow, { where, sort: [{ field: 'status' }] })).items;
+}
+
+/** Held jobs inserted in (`after`, `through`] (insertion order, the store's `_seq`). */
+function heldIn(after: number, through: number): Condition[] {
+  return [{ field: 'status', op: 'in', value: HELD }, ...seqIn(after, through)];
+}
+
+function seqIn(after: number, through: number): Condition[] {
+  return [
+    { field: '_seq', op: '>', value: after },
+    { field: '_seq', op: '<=', value: through },
+  ];
 }
 
 /** Whether an existing holder no longer holds its jobs: it said it stopped, or its heartbeat is too old. */
@@ -67,46 +80,86 @@ function lapsedNode(holder: Doc, nowMs: number, timeoutS: number): boolean {
   return typeof hb === 'number' && nowMs / 1000 - hb > timeoutS;
 }
 
+/** Held jobs a page of the pass looks at, at most (each page is one transaction). */
+export const LEASE_PAGE_JOBS = 1024;
+
+export interface ExpireOptions {
+  /** Held jobs per page (default LEASE_PAGE_JOBS). */
+  pageJobs?: number;
+}
+
 /**
  * One pass over every workflow: give back the jobs whose lease lapsed. Returns the number of jobs
- * given back. Each workflow is one transaction that re-reads the jobs, so a completion that
- * commits first wins and is never undone.
+ * given back.
+ *
+ * The held jobs of a workflow are taken in pages of at most `pageJobs`, by ranges of insertion
+ * order, and each page is one transaction that reads its candidates and their holders and decides
+ * there, so a completion that commits first wins and is never undone. Between pages the event
+ * loop gets a turn: one pass over 28,000 held jobs in one transaction held the server's thread
+ * ~80 ms (every 15 s), the worst stall a claim saw; a page holds it ~2 ms. The range of a page is
+ * found by counting held jobs in the index (no document read): it is widened over gaps (other
+ * workflows' jobs, unheld ones) and narrowed until it holds at most `pageJobs`. A job claimed
+ * behind the pass's position waits for the next pass (a fresh claim does not lapse anyway).
  */
-export async function expireLeases(store: GraphStore, timeoutSeconds: number, nowMs = Date.now()): Promise<number> {
+export async function expireLeases(store: GraphStore, timeoutSeconds: number, nowMs = Date.now(), opts: ExpireOptions = {}): Promise<number> {
+  const pageJobs = Math.max(1, opts.pageJobs ?? LEASE_PAGE_JOBS);
   const workflows = (await store.find('workflows', null)).items;
   let total = 0;
   for (const wf of workflows) {
     const workflow = wf._key;
-    if ((await store.count('jobs', workflow, [{ field: 'status', op: 'in', value: HELD }])) === 0) continue;
-    total += await store.transaction(async (tx) => {
-      const held = await lapseCandidates(tx, workflow, timeoutSeconds, nowMs);
-      const holderKeys = [...new Set(held.map((j) => internalOf(j).compute_node_key).filter((k): k is string => typeof k === 'string' && k !== ''))];
-      const nodes = new Map((await tx.getMany('compute_nodes', workflow, holderKeys.map(keyOf))).map((n) => [n._key, n]));
-      const back = held.filter((j) => {
-        const hk = internalOf(j).compute_node_key;
-        return lapsed(j, typeof hk === 'string' && hk !== '' ? (nodes.get(hk) ?? null) : undefined, nowMs, timeoutSeconds);
-      });
-      if (back.length === 0) return 0;
-      const events: EngineEvent[] = [];
-      const patches = back.map((j) => {
-        const internal = internalOf(j);
-        const holder = internal.compute_node_key;
-        delete internal.compute_node_key;
-        delete internal.claimed_at;
-        const node = typeof holder === 'string' ? nodes.get(holder) : undefined;
-        events.push(
-          jobEvent('lease_expired', j, `Gave back job ${j._key} (${String(j.status)}): ${holder ? `compute node ${String(holder)} stopped heartbeating` : 'claimed but never started'}`, {
-            old_status: j.status,
-            compute_node_key: holder ?? null,
-            ...(node && typeof node.hostname === 'string' ? { node_name: node.hostname } : {}),
-          }),
-        );
-        return { key: j._key, patch: { status: 'ready', internal } };
-      });
-      await tx.updateMany('jobs', workflow, patches);
-      await writeEvents(tx, workflow, events);
-      return back.length;
-    });
+    let after = 0;
+    let width = pageJobs;
+    for (;;) {
+      let n = await store.count('jobs', workflow, heldIn(after, after + width));
+      if (n === 0) {
+        // A gap: none held after it, and the workflow is done; else widen until the range holds some.
+        if ((await store.count('jobs', workflow, heldIn(after + width, Number.MAX_SAFE_INTEGER))) === 0) break;
+        while (n === 0) {
+          width *= 2;
+          n = await store.count('jobs', workflow, heldIn(after, after + width));
+        }
+      }
+      while (n > pageJobs && width > 1) {
+        width = Math.ceil(width / 2);
+        n = await store.count('jobs', workflow, heldIn(after, after + width));
+      }
+      const through = after + width;
+      total += await store.transaction((tx) => giveBackLapsed(tx, workflow, timeoutSeconds, nowMs, after, through));
+      after = through;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
   }
   return total;
+}
+
+/** One page of the pass: the lapsed held jobs of (`after`, `through`] go back to ready. */
+async function giveBackLapsed(tx: GraphStore, workflow: string, timeoutSeconds: number, nowMs: number, after: number, through: number): Promise<number> {
+  const held = await lapseCandidates(tx, workflow, timeoutSeconds, nowMs, after, through);
+  if (held.length === 0) return 0;
+  const holderKeys = [...new Set(held.map((j) => internalOf(j).compute_node_key).filter((k): k is string => typeof k === 'string' && k !== ''))];
+  const nodes = new Map((await tx.getMany('compute_nodes', workflow, holderKeys.map(keyOf))).map((n) => [n._key, n]));
+  const back = held.filter((j) => {
+    const hk = internalOf(j).compute_node_key;
+    return lapsed(j, typeof hk === 'string' && hk !== '' ? (nodes.get(hk) ?? null) : undefined, nowMs, timeoutSeconds);
+  });
+  if (back.length === 0) return 0;
+  const events: EngineEvent[] = [];
+  const patches = back.map((j) => {
+    const internal = internalOf(j);
+    const holder = internal.compute_node_key;
+    delete internal.compute_node_key;
+    delete internal.claimed_at;
+    const node = typeof holder === 'string' ? nodes.get(holder) : undefined;
+    events.push(
+      jobEvent('lease_expired', j, `Gave back job ${j._key} (${String(j.status)}): ${holder ? `compute node ${String(holder)} stopped heartbeating` : 'claimed but never started'}`, {
+        old_status: j.status,
+        compute_node_key: holder ?? null,
+        ...(node && typeof node.hostname === 'string' ? { node_name: node.hostname } : {}),
+      }),
+    );
+    return { key: j._key, patch: { status: 'ready', internal } };
+  });
+  await tx.updateMany('jobs', workflow, patches);
+  await writeEvents(tx, workflow, events);
+  return back.length;
 }

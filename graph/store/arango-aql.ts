@@ -36,6 +36,8 @@ export function fieldRef(variable: string, field: string): AqlQuery {
     throw new WeftError('VALIDATION_FAILED', `Invalid field path: ${field}`, { details: [{ path: [field], message: 'invalid field path', rule: 'field_path' }] });
   }
   if (variable !== 'd' && variable !== 'e' && variable !== 'x') throw new WeftError('INTERNAL', `unexpected AQL variable ${variable}`);
+  // The port's insertion sequence (see port.ts) is the hidden sequence attribute.
+  if (field === '_seq') return join([literal(variable), aql`[${SEQ_ATTR}]`], '');
   return join([literal(variable), ...segs.map((s) => aql`[${s}]`)], '');
 }
 

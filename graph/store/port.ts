@@ -14,7 +14,8 @@
  *   change `_key`, `_id`, `_from`, `_to` or the workflow.
  * - Removing a vertex removes every edge that touches it, in the same transaction.
  * - Field paths in conditions and sorts are dotted (`internal.num_gpus`); `_key`, `_from`, `_to`
- *   are allowed. A missing field compares as null. Sorting is stable: ties keep insertion order,
+ *   are allowed, and `_seq`: a number that grows with each insert into the collection (insertion
+ *   order; never shown in documents), for scans paged by ranges of it. A missing field compares as null. Sorting is stable: ties keep insertion order,
  *   and sort happens over the whole result before skip/limit.
  * - `transaction(fn)` runs fn atomically: all of its writes commit or none do, and no other write
  *   interleaves. Inside fn, use the `tx` handle it receives, never the outer store.

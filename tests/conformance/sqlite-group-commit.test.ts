@@ -86,3 +86,56 @@ describe('sqlite group commit', () => {
     await store.open();
   });
 });
+
+describe('sqlite group commit bounds', () => {
+  /**
+   * Eight queued transactions that each span a turn of the event loop: without a bound the group
+   * stays open while any of them runs, so nobody would be answered before the last one ran.
+   */
+  async function queued(bounded: SqliteGraphStore, n: number, pause: () => Promise<void>): Promise<{ order: string[]; committedAtAnswer: string[][] }> {
+    const order: string[] = [];
+    const committedAtAnswer: string[][] = [];
+    await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        bounded
+          .transaction(async (tx) => {
+            order.push(`run ${i}`);
+            await tx.insert('files', '1', { _key: `b${i}`, name: `b${i}` });
+            await pause();
+            await tx.insert('events', '1', { category: 'file', type: 'add', message: `b${i}` });
+          })
+          .then(() => {
+            order.push(`answered ${i}`);
+            committedAtAnswer[i] = committedFiles();
+          }),
+      ),
+    );
+    return { order, committedAtAnswer };
+  }
+
+  for (const [label, options, pause] of [
+    ['a number of transactions', { maxTransactions: 2, maxMs: 0 }, () => new Promise<void>((r) => setImmediate(r))],
+    ['a time', { maxMs: 1 }, () => new Promise<void>((r) => setTimeout(r, 5))],
+  ] as const) {
+    it(`commits a group once it reaches ${label}: the first callers are answered before the last transactions run, none before its commit`, async () => {
+      await store.close();
+      store = new SqliteGraphStore({ path, groupCommit: options });
+      await store.open();
+      const { order, committedAtAnswer } = await queued(store, 8, pause);
+      expect(order.indexOf('answered 0')).toBeGreaterThanOrEqual(0);
+      expect(order.indexOf('answered 0')).toBeLessThan(order.indexOf('run 7'));
+      for (let i = 0; i < 8; i++) expect(committedAtAnswer[i]).toContain(`b${i}`);
+      expect(committedFiles()).toHaveLength(8);
+      expect(await store.count('events', '1')).toBe(8);
+    });
+  }
+
+  it('without a bound, a group stays open while queued transactions run (nobody is answered before the last one ran)', async () => {
+    await store.close();
+    store = new SqliteGraphStore({ path, groupCommit: { maxMs: 0, maxTransactions: 0 } });
+    await store.open();
+    const { order, committedAtAnswer } = await queued(store, 8, () => new Promise<void>((r) => setImmediate(r)));
+    expect(order.indexOf('answered 0')).toBeGreaterThan(order.indexOf('run 7'));
+    for (let i = 0; i < 8; i++) expect(committedAtAnswer[i]).toHaveLength(8);
+  });
+});

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prepareJobsForSubmission } from '../../graph/engine/claims.js';
 import { initializeJobs } from '../../graph/engine/initialize.js';
+import { expireLeases } from '../../graph/engine/lease.js';
 import { completeJob, startJob } from '../../graph/engine/lifecycle.js';
 import { createWorkflowFromSpec } from '../../graph/engine/spec-create.js';
 import { eventsAfterTimestamp, latestEventTimestamp } from '../../graph/engine/views-events.js';
@@ -91,6 +92,9 @@ describe('sqlite store query plans', () => {
         });
       }
     }
+    // Held jobs for the lease pass (its node never heartbeats, so nothing lapses).
+    await prepareJobsForSubmission(store, wf, worker, { limit: 2, computeNodeKey: node });
+    expect(await expireLeases(store, 60)).toBe(0);
     await latestEventTimestamp(store, wf);
     await eventsAfterTimestamp(store, wf, 0, { limit: 10 });
     await eventsAfterTimestamp(store, wf, 0, { limit: 10, category: 'job' });
@@ -149,6 +153,13 @@ describe('sqlite store query plans', () => {
     expect(planOf(/FROM "results" WHERE workflow = \? AND f_job_key = \? AND f_run_id = \?/)).toMatch(/USING INDEX ix_results_workflow_f_job_key_f_run_id \(workflow=\? AND f_job_key=\? AND f_run_id=\?\)$/);
     expect(planOf(/FROM "results" WHERE workflow = \? AND f_job_key = \? ORDER BY/)).toMatch(/USING INDEX ix_results_workflow_f_job_key_f_run_id \(workflow=\? AND f_job_key=\?\)( \| USE TEMP B-TREE FOR ORDER BY)?$/);
     expect(planOf(/^SELECT .* FROM "events" WHERE workflow = \? ORDER BY rid ASC LIMIT/)).toMatch(/^SEARCH events USING INDEX \w+ \(workflow=\?\)/);
+    // Lease pass: its pages count and read the held jobs of an insertion range from (workflow, status), never every job of the range.
+    expect(planOf(/^SELECT COUNT\(\*\) AS n FROM "jobs" WHERE workflow = \? AND f_status IN \(\?, \?\) AND rid > \? AND rid <= \?$/)).toMatch(
+      /^SEARCH jobs USING (COVERING )?INDEX ix_jobs_f_status \(workflow=\? AND f_status=\? AND rowid>\? AND rowid<\?\)$/,
+    );
+    expect(planOf(/FROM "jobs" WHERE workflow = \? AND f_status IN \(\?, \?\) AND rid > \? AND rid <= \? AND \(json_extract/)).toMatch(
+      /^SEARCH jobs USING INDEX ix_jobs_f_status \(workflow=\? AND f_status=\? AND rowid>\? AND rowid<\?\)$/,
+    );
     expect(planOf(/^DELETE FROM "events" WHERE workflow = \?$/)).toMatch(/^SEARCH events USING INDEX \w+ \(workflow=\?\)$/);
     expect(planOf(/^DELETE FROM "executed" WHERE workflow = \?$/)).toMatch(/^SEARCH executed USING INDEX ix_executed_workflow_(from|to) \(workflow=\?\)$/);
     expect(planOf(/^DELETE FROM "returned" WHERE workflow = \? AND eto = \?$/)).toMatch(/^SEARCH returned USING INDEX ix_returned_workflow_to \(workflow=\? AND eto=\?\)$/);

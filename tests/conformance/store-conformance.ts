@@ -146,6 +146,14 @@ export function runStoreConformance(name: string, makeStore: StoreFactory): void
       expect((await store.find('user_data', wf, { where: { data: null } })).items.map((d) => d.name)).toEqual(['u2', 'u3']);
     });
 
+    it('_seq is the insertion order: sortable, comparable in ranges, never shown', async () => {
+      const docs = await store.insertMany('local_schedulers', wf, [{ name: 's1' }, { name: 's2' }, { name: 's3' }]);
+      expect(docs.every((d) => !('_seq' in d))).toBe(true);
+      expect((await store.find('local_schedulers', wf, { sort: [{ field: '_seq', direction: 'desc' }] })).items.map((d) => d.name)).toEqual(['s3', 's2', 's1']);
+      expect(await store.count('local_schedulers', wf, [{ field: '_seq', op: '>', value: 0 }])).toBe(3);
+      expect(await store.count('local_schedulers', wf, [{ field: '_seq', op: '<=', value: 0 }])).toBe(0);
+    });
+
     it('edges and neighbors follow both directions', async () => {
       const [a, b, c] = await store.insertMany('jobs', wf, [{ name: 'a', command: 'x' }, { name: 'b', command: 'x' }, { name: 'c', command: 'x' }]);
       const f = await store.insert('files', wf, { name: 'f', path: 'f' });

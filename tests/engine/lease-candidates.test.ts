@@ -50,4 +50,43 @@ describe('expireLeases candidates', () => {
     expect((await store.get('jobs', wf, a._key))!.status).toBe('ready');
     expect((await store.get('jobs', wf, b._key))!.status).toBe('submitted_pending');
   });
+
+  it('in pages: the same jobs go back, across gaps of other workflows and unheld jobs, with event-loop turns between pages', async () => {
+    const a = (await createWorkflow(store, { name: 'lease-pages-a' }))._key;
+    const b = (await createWorkflow(store, { name: 'lease-pages-b' }))._key;
+    const nodeOf = async (wf: string, hb: number) =>
+      (await store.insert('compute_nodes', wf, { hostname: 'h', pid: 1, start_time: 't', resources: { num_cpus: 1, memory_gb: 1 }, is_active: true, last_heartbeat: hb }))._key;
+    const liveA = await nodeOf(a, NOW / 1000);
+    const staleA = await nodeOf(a, NOW / 1000 - TIMEOUT - 1);
+    const staleB = await nodeOf(b, NOW / 1000 - TIMEOUT - 1);
+    const expectBack = new Map<string, string>();
+    // Insertion order interleaves: a run of a's jobs (held by the live or the stale node, or not held),
+    // then a run of b's (all lapsed), then a long run of unheld a jobs, then more held a jobs.
+    const put = async (wf: string, i: number, status: string, holder: string | null, back: boolean) => {
+      const j = await store.insert('jobs', wf, { name: `p${i}`, command: 'true', status, internal: holder ? { compute_node_key: holder } : { claimed_at: OLD } });
+      if (back) expectBack.set(j._key, wf);
+      return [wf, j._key, back ? 'ready' : status] as const;
+    };
+    const all: (readonly [string, string, string])[] = [];
+    let i = 0;
+    for (let k = 0; k < 9; k++) all.push(await put(a, i++, k % 2 ? 'submitted' : 'submitted_pending', k % 3 === 0 ? staleA : liveA, k % 3 === 0));
+    for (let k = 0; k < 5; k++) all.push(await put(b, i++, 'submitted', staleB, true));
+    for (let k = 0; k < 12; k++) all.push(await put(a, i++, k % 2 ? 'done' : 'ready', null, false));
+    for (let k = 0; k < 4; k++) all.push(await put(a, i++, 'submitted_pending', k % 2 ? liveA : null, k % 2 === 0));
+    let turns = 0;
+    let ticking = true;
+    const tick = (): void => {
+      turns++;
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const n = await expireLeases(store, TIMEOUT, NOW, { pageJobs: 2 });
+    ticking = false;
+    expect(n).toBe(expectBack.size);
+    // 18 held jobs in pages of at most 2: many pages, each followed by a turn of the event loop.
+    expect(turns).toBeGreaterThanOrEqual(8);
+    // Exactly the lapsed ones went back; every other job kept its status.
+    expect(await Promise.all(all.map(async ([wf, key]) => (await store.get('jobs', wf, key))!.status))).toEqual(all.map(([, , want]) => want));
+    expect(await expireLeases(store, TIMEOUT, NOW, { pageJobs: 2 })).toBe(0);
+  });
 });
