@@ -17,6 +17,7 @@
  * Not in the port: the scheduled_compute_nodes documents (the callers record them), deciding when
  * to ask for compute (the reconcile loop), the worker's own behaviour.
  */
+import type { WorkerOptions } from '../worker/options.js';
 
 /** What a scheduler can do, as data. */
 export interface SchedulerCapabilities {
@@ -31,32 +32,27 @@ export interface SchedulerCapabilities {
 }
 
 /**
- * How a worker is started: the flags of `weft worker` (see cli worker command). Durations carry
- * their unit in the name; every field except url and workflow is optional and left to the worker's
- * defaults when absent.
+ * How a worker is started: the `weft worker` options a scheduler passes on (as flags, see
+ * workerArgs). Every field except url and workflow is optional and left to the worker's defaults
+ * when absent. A Pick of WorkerOptions, so the two cannot drift apart.
  */
-export interface WorkerLaunchOptions {
-  /** Server URL including the base path, e.g. `http://127.0.0.1:8080/torc-service`. */
-  url: string;
-  /** Workflow key. */
-  workflow: string;
-  outputDir?: string;
-  maxParallelJobs?: number;
-  numCpus?: number;
-  memoryGb?: number;
-  numGpus?: number;
-  /** ISO-8601 duration the worker may run for. */
-  timeLimit?: string;
-  /** Seconds since the epoch at which the allocation ends. */
-  endTime?: number;
-  /** Full `_id` of the scheduler config the worker serves (jobs bound to it become claimable). */
-  schedulerConfigId?: string;
-  /** Key of the scheduled_compute_nodes document of this allocation. */
-  scheduledComputeNodeKey?: string;
-  pollIntervalSeconds?: number;
-  heartbeatSeconds?: number;
-  waitForNewJobsSeconds?: number;
-}
+export type WorkerLaunchOptions = Pick<
+  WorkerOptions,
+  | 'url'
+  | 'workflow'
+  | 'outputDir'
+  | 'maxParallelJobs'
+  | 'numCpus'
+  | 'memoryGb'
+  | 'numGpus'
+  | 'timeLimit'
+  | 'endTime'
+  | 'schedulerConfigId'
+  | 'scheduledComputeNodeKey'
+  | 'pollIntervalSeconds'
+  | 'heartbeatSeconds'
+  | 'waitForNewJobsSeconds'
+>;
 
 /** The argv after the `weft` binary for one worker: `['worker', '--url', URL, ...]`. */
 export function workerArgs(opts: WorkerLaunchOptions): string[] {
