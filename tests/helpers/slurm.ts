@@ -9,7 +9,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { randomBytes } from 'node:crypto';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './sshd.js';
+import { freePort } from './ports.js';
 
 export interface SlurmCluster {
   dir: string;

@@ -4,9 +4,10 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './ports.js';
 
 export interface TestSshd {
   host: string;
@@ -37,19 +38,6 @@ export function sshdUnavailableReason(): string | null {
   if (!existsSync(SSHD)) return `${SSHD} is not installed (apt-get install -y openssh-server, as .ci/run does)`;
   if (!existsSync('/usr/bin/ssh-keygen')) return '/usr/bin/ssh-keygen is not installed (apt-get install -y openssh-client)';
   return null;
-}
-
-/** A TCP port nobody listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function keygen(path: string, comment: string): void {

@@ -89,7 +89,7 @@ describe.skipIf(skipReason !== null)('SshExecutor against a real OpenSSH sshd on
   });
 
   it('reports a port with nothing listening, and a handshake that never comes, as connection failures', async () => {
-    const { freePort } = await import('../helpers/sshd.js');
+    const { freePort } = await import('../helpers/ports.js');
     const closed = await freePort();
     await expect(make({ port: closed }).run(['true'])).rejects.toMatchObject({ code: 'SSH_CONNECTION_FAILED', message: expect.stringMatching(/ECONNREFUSED/) });
     // A TCP server that never speaks SSH: the handshake times out.

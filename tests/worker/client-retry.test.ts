@@ -3,20 +3,10 @@
  * completion reports rely on this); a 4xx is the caller's fault and is not retried; past the
  * retry window the call fails with SERVER_UNREACHABLE.
  */
-import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { WeftApiError, WeftClient, WeftUnreachableError } from '../../client/index.js';
+import { freePort } from '../helpers/ports.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 let srv: TestServer | undefined;
 afterAll(async () => srv?.close());
