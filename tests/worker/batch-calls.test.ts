@@ -7,24 +7,16 @@
  * falls back to claim, start_job and complete_job per job, and the run ends the same.
  */
 import http from 'node:http';
-import { rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WeftClient } from '../../client/index.js';
 import { runWorker } from '../../worker/index.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { resultsFor, startedWorkflow, tempDir } from './helpers.js';
+import { testServerForSuite } from '../helpers/server.js';
+import { resultsFor, startedWorkflow, tempDirForSuite } from './helpers.js';
 
-let srv: TestServer;
-const dir = tempDir();
-beforeAll(async () => {
-  srv = await startTestServer();
-});
-afterAll(async () => {
-  await srv.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const dir = tempDirForSuite();
+const srv = testServerForSuite();
 
 interface Relay {
   url: string;

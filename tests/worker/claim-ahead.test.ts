@@ -7,25 +7,18 @@
  * them); SIGTERM gives the queue back; SIGKILL leaves it to the lease pass.
  */
 import http from 'node:http';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { Doc, WeftClient } from '../../client/index.js';
 import { runWorker } from '../../worker/index.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { jobsByName, killStrayWorkers, processesWith, resultsFor, startCliWorker, startedWorkflow, tempDir, waitFor } from './helpers.js';
+import { testServerForSuite } from '../helpers/server.js';
+import { jobsByName, killStrayWorkers, processesWith, resultsFor, startCliWorker, startedWorkflow, tempDirForSuite, waitFor } from './helpers.js';
 
-let srv: TestServer;
-const dir = tempDir();
-beforeAll(async () => {
-  srv = await startTestServer({ flags: { leaseTimeoutSeconds: 2 } });
-});
-afterAll(async () => {
-  killStrayWorkers();
-  await srv.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const dir = tempDirForSuite();
+const srv = testServerForSuite({ flags: { leaseTimeoutSeconds: 2 } });
+afterAll(killStrayWorkers);
 
 /** A relay in front of the server that counts complete_jobs requests and the starts they carry, and start_job calls. */
 async function countingRelay(target: string): Promise<{ url: string; counts: { completeJobs: number; starts: number; completions: number; startJob: number }; close: () => Promise<void> }> {

@@ -1,16 +1,10 @@
 /** `weft worker` bad input: one clear line on stderr and a non-zero exit, no stack trace. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { testServerForSuite } from '../helpers/server.js';
 import { killStrayWorkers, startCliWorker } from './helpers.js';
 
-let srv: TestServer;
-beforeAll(async () => {
-  srv = await startTestServer();
-});
-afterAll(async () => {
-  killStrayWorkers();
-  await srv.close();
-});
+const srv = testServerForSuite();
+afterAll(killStrayWorkers);
 
 async function fails(args: string[], message: RegExp): Promise<void> {
   const w = startCliWorker(args, { WEFT_LOG_LEVEL: 'silent' });

@@ -5,22 +5,15 @@
  * process ends and claims the next job while the report is still in flight, so the next start
  * event may come before the previous complete event.
  */
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { killStrayWorkers, jobsByName, resultsFor, startCliWorker, startedWorkflow, tempDir } from './helpers.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { testServerForSuite } from '../helpers/server.js';
+import { killStrayWorkers, jobsByName, resultsFor, startCliWorker, startedWorkflow, tempDirForSuite } from './helpers.js';
 
-let srv: TestServer;
-const dir = tempDir();
-beforeAll(async () => {
-  srv = await startTestServer();
-});
-afterAll(async () => {
-  killStrayWorkers();
-  await srv.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const dir = tempDirForSuite();
+const srv = testServerForSuite();
+afterAll(killStrayWorkers);
 
 describe('weft worker: GPUs', () => {
   it('gives two concurrent 1-GPU jobs distinct devices of --num-gpus 2, and a CPU job none', async () => {

@@ -4,23 +4,16 @@
  * submitted); a worker killed with SIGKILL takes its jobs with it, and once its lease lapses the
  * job runs on another worker, with one result for the run.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { WeftClient } from '../../client/index.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { killStrayWorkers, jobsByName, processesWith, resultsFor, startCliWorker, startedWorkflow, tempDir, waitFor } from './helpers.js';
+import { testServerForSuite } from '../helpers/server.js';
+import { killStrayWorkers, jobsByName, processesWith, resultsFor, startCliWorker, startedWorkflow, tempDirForSuite, waitFor } from './helpers.js';
 
-let srv: TestServer;
-const dir = tempDir();
-beforeAll(async () => {
-  srv = await startTestServer({ flags: { leaseTimeoutSeconds: 2 } });
-});
-afterAll(async () => {
-  killStrayWorkers();
-  await srv.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const dir = tempDirForSuite();
+const srv = testServerForSuite({ flags: { leaseTimeoutSeconds: 2 } });
+afterAll(killStrayWorkers);
 
 async function statuses(client: WeftClient, wf: string): Promise<Record<string, string>> {
   return Object.fromEntries([...(await jobsByName(client, wf)).entries()].map(([n, j]) => [n, String(j['status'])]));

@@ -2,22 +2,15 @@
  * The worker in-process against a real server: a diamond of file dependencies runs to completion
  * with the files written by the jobs; the job's environment; process stats stored and linked.
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runWorker } from '../../worker/index.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { jobsByName, resultsFor, startedWorkflow, tempDir } from './helpers.js';
+import { testServerForSuite } from '../helpers/server.js';
+import { jobsByName, resultsFor, startedWorkflow, tempDirForSuite } from './helpers.js';
 
-let srv: TestServer;
-const dir = tempDir();
-beforeAll(async () => {
-  srv = await startTestServer();
-});
-afterAll(async () => {
-  await srv.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const dir = tempDirForSuite();
+const srv = testServerForSuite();
 
 function diamond(d: string): Record<string, unknown> {
   const f = (n: string): string => join(d, n);

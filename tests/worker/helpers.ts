@@ -3,9 +3,10 @@
  * `weft worker` binary as a child process, and reads of jobs and results.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { afterAll } from 'vitest';
 import { WeftClient, type Doc } from '../../client/index.js';
 
 export const CLI = resolve('dist/cli/main.js');
@@ -23,6 +24,16 @@ export async function startedWorkflow(baseUrl: string, spec: Record<string, unkn
 
 export function tempDir(prefix = 'weft-worker-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/**
+ * A temp dir for the tests of the calling scope (a file, or a describe block), made now and
+ * deleted in afterAll. Call it before testServerForSuite to have it deleted after the server closes.
+ */
+export function tempDirForSuite(prefix?: string): string {
+  const dir = tempDir(prefix);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
 }
 
 export async function jobsByName(client: WeftClient, wf: string): Promise<Map<string, Doc>> {

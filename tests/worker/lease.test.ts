@@ -3,22 +3,14 @@
  * stays with its worker (no lease_expired event, one result); the compute node records the
  * scheduler info it was started with and its last heartbeat.
  */
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runWorker } from '../../worker/index.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { jobsByName, resultsFor, startedWorkflow, tempDir } from './helpers.js';
+import { testServerForSuite } from '../helpers/server.js';
+import { jobsByName, resultsFor, startedWorkflow, tempDirForSuite } from './helpers.js';
 
-let srv: TestServer;
-const dir = tempDir();
-beforeAll(async () => {
-  srv = await startTestServer({ flags: { leaseTimeoutSeconds: 1 } });
-});
-afterAll(async () => {
-  await srv.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const dir = tempDirForSuite();
+const srv = testServerForSuite({ flags: { leaseTimeoutSeconds: 1 } });
 
 describe('worker: heartbeats', () => {
   it('a job longer than the lease timeout stays with its heartbeating worker', async () => {

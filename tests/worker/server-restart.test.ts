@@ -2,31 +2,17 @@
  * The server goes away while a job runs and comes back on the same port and database file: the
  * worker's completion report is retried until it lands, the run finishes, nothing is recorded twice.
  */
-import { createServer } from 'node:net';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { WeftClient } from '../../client/index.js';
 import { runWorker } from '../../worker/index.js';
+import { freePort } from '../helpers/ports.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { jobsByName, resultsFor, startedWorkflow, tempDir, waitFor } from './helpers.js';
+import { jobsByName, resultsFor, startedWorkflow, tempDirForSuite, waitFor } from './helpers.js';
 
-const dir = tempDir();
+const dir = tempDirForSuite();
 let srv: TestServer | undefined;
-afterAll(async () => {
-  await srv?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+afterAll(async () => srv?.close());
 
 describe('worker: server restart', () => {
   it('a completion made while the server is down lands when it is back', async () => {

@@ -4,22 +4,15 @@
  * supports termination gets SIGTERM and is recorded terminated with its real return code; the
  * worker startup script runs before any job, the completion script once at the end.
  */
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runWorker } from '../../worker/index.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { jobsByName, resultsFor, startedWorkflow, tempDir } from './helpers.js';
+import { testServerForSuite } from '../helpers/server.js';
+import { jobsByName, resultsFor, startedWorkflow, tempDirForSuite } from './helpers.js';
 
-let srv: TestServer;
-const dir = tempDir();
-beforeAll(async () => {
-  srv = await startTestServer();
-});
-afterAll(async () => {
-  await srv.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const dir = tempDirForSuite();
+const srv = testServerForSuite();
 
 describe('worker: time limit', () => {
   it('claims only what fits in the time left, and terminates a job that supports it when time is up', async () => {
