@@ -3,8 +3,9 @@
  * document, and the merge-validate-replace used by every PUT.
  */
 import { z } from 'zod';
-import { WeftError, notFound } from '../graph/errors.js';
-import type { CollectionName } from '../graph/model.js';
+import { requireDoc } from '../graph/engine/views-graph.js';
+import { WeftError } from '../graph/errors.js';
+import type { CollectionName, EdgeCollectionName, WorkflowCollectionName } from '../graph/model.js';
 import type { Doc, GraphStore } from '../graph/store/port.js';
 import { MAX_LIMIT, assertSameKey, filtersOf, parseOrThrow } from './validate.js';
 
@@ -67,10 +68,9 @@ export async function listBatch(store: GraphStore, collection: CollectionName, w
  * Delete one document and every edge that touches it, in one transaction: the document as it
  * was, or 404 DOCUMENT_NOT_FOUND naming the collection and key (nothing deleted).
  */
-export function removeDocument(store: GraphStore, collection: CollectionName, workflow: string, key: string): Promise<Doc> {
+export function removeDocument(store: GraphStore, collection: WorkflowCollectionName | EdgeCollectionName, workflow: string, key: string): Promise<Doc> {
   return store.transaction(async (tx) => {
-    const doc = await tx.get(collection, workflow, key);
-    if (!doc) throw notFound(collection, key);
+    const doc = await requireDoc(tx, collection, workflow, key);
     await tx.remove(collection, workflow, key);
     return doc;
   });

@@ -14,8 +14,8 @@ export function labelOf(doc: Doc): string {
   return typeof doc.name === 'string' && doc.name !== '' ? doc.name : doc._key;
 }
 
-/** The document, or DOCUMENT_NOT_FOUND naming the collection and key. */
-export async function requireDoc(store: GraphStore, collection: WorkflowCollectionName, workflow: string, key: string): Promise<Doc> {
+/** The document of a workflow (in a document or edge collection), or DOCUMENT_NOT_FOUND naming the collection and key. */
+export async function requireDoc(store: GraphStore, collection: WorkflowCollectionName | EdgeCollectionName, workflow: string, key: string): Promise<Doc> {
   const doc = await store.get(collection, workflow, key);
   if (!doc) throw notFound(collection, key);
   return doc;

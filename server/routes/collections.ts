@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import { WeftError, notFound } from '../../graph/errors.js';
 import { JOB_RELATIONSHIP_FIELDS, insertJobs } from '../../graph/engine/job-insert.js';
+import { requireDoc } from '../../graph/engine/views-graph.js';
 import { WORKFLOW_COLLECTIONS, keyOf, type CollectionInfo, type WorkflowCollectionName } from '../../graph/model.js';
 import type { ApiRouter } from '../api-router.js';
 import { DeleteAllResponseSchema, batchSchema, listBatch, mergeAndReplace, rawBody, removeDocument, requireWorkflow } from '../route-helpers.js';
@@ -125,9 +126,7 @@ function registerCollection(api: ApiRouter, info: CollectionInfo): void {
     },
     async ({ deps, params }) => {
       await requireWorkflow(deps.store, params.workflow);
-      const doc = await deps.store.get(name, params.workflow, params.key);
-      if (!doc) throw notFound(name, params.key);
-      return doc;
+      return requireDoc(deps.store, name, params.workflow, params.key);
     },
   );
 

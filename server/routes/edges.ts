@@ -5,7 +5,8 @@
  * connects (EDGE_COLLECTIONS), and stores them as full ids.
  */
 import { z } from 'zod';
-import { WeftError, notFound, type ErrorDetail } from '../../graph/errors.js';
+import { requireDoc } from '../../graph/engine/views-graph.js';
+import { WeftError, type ErrorDetail } from '../../graph/errors.js';
 import { EDGE_COLLECTIONS, EDGE_COLLECTION_NAMES, EdgeSchema, collectionOf, isEdgeCollection, keyOf, type CollectionName, type EdgeCollectionName } from '../../graph/model.js';
 import type { GraphStore } from '../../graph/store/port.js';
 import type { ApiRouter } from '../api-router.js';
@@ -128,9 +129,7 @@ export function registerEdgeRoutes(api: ApiRouter): void {
     async ({ deps, params }) => {
       const edge = edgeCollection(params.name);
       await requireWorkflow(deps.store, params.workflow);
-      const doc = await deps.store.get(edge, params.workflow, params.key);
-      if (!doc) throw notFound(edge, params.key);
-      return doc;
+      return requireDoc(deps.store, edge, params.workflow, params.key);
     },
   );
 
