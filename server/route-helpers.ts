@@ -1,6 +1,7 @@
 /**
- * Small pieces the route modules share: workflow lookup, list batches, the delete of one
- * document, and the merge-validate-replace used by every PUT.
+ * Small pieces the route modules share: workflow lookup (and the handler of a view of one
+ * workflow), list batches, the delete of one document, and the merge-validate-replace used by
+ * every PUT.
  */
 import { z } from 'zod';
 import { requireDoc } from '../graph/engine/views-graph.js';
@@ -14,6 +15,17 @@ export async function requireWorkflow(store: GraphStore, key: string): Promise<D
   const wf = await store.get('workflows', null, key);
   if (!wf) throw new WeftError('WORKFLOW_NOT_FOUND', `Workflow ${key} not found`, { extra: { workflow: key } });
   return wf;
+}
+
+/**
+ * The handler of a route on one workflow (`{key}` in the path) answered by `view(store, key)`:
+ * 404 WORKFLOW_NOT_FOUND first.
+ */
+export function workflowView<T>(view: (store: GraphStore, workflow: string) => Promise<T>) {
+  return async ({ deps, params }: { deps: { store: GraphStore }; params: { key: string } }): Promise<T> => {
+    await requireWorkflow(deps.store, params.key);
+    return view(deps.store, params.key);
+  };
 }
 
 /** The list response shape ("batch") for items of `item`. */

@@ -14,7 +14,7 @@ import { JOB_STATUSES, JobSchema, ResultSchema, SORT_METHODS, WorkerResourcesSch
 import type { Doc, GraphStore } from '../../graph/store/port.js';
 import type { ApiRouter } from '../api-router.js';
 import { errorBody, toWeftError, type ErrorBody } from '../errors.js';
-import { requireWorkflow } from '../route-helpers.js';
+import { requireWorkflow, workflowView } from '../route-helpers.js';
 import { MAX_LIMIT, ObjectBody, QueryBoolean, WorkflowKeyParam, keyOrId, queryInt } from '../validate.js';
 import { requireComputeNode } from './engine-claims.js';
 
@@ -347,10 +347,7 @@ export function registerEngineLifecycleRoutes(api: ApiRouter): void {
       params: KeyParams,
       response: z.object({ is_canceled: z.boolean(), is_complete: z.boolean(), needs_to_run_completion_script: z.boolean() }),
     },
-    async ({ deps, params }) => {
-      await requireWorkflow(deps.store, params.key);
-      return isWorkflowComplete(deps.store, params.key);
-    },
+    workflowView(isWorkflowComplete),
   );
 
   api.route(

@@ -8,7 +8,7 @@ import { processChangedJobInputs } from '../../graph/engine/views-changes.js';
 import { missingUserData, requiredExistingFiles } from '../../graph/engine/views-checks.js';
 import { readyJobRequirements } from '../../graph/engine/views-ready.js';
 import type { ApiRouter } from '../api-router.js';
-import { requireWorkflow } from '../route-helpers.js';
+import { requireWorkflow, workflowView } from '../route-helpers.js';
 import { ObjectBody, QueryBoolean, WorkflowKeyParam } from '../validate.js';
 
 const KeyParams = z.object({ key: WorkflowKeyParam });
@@ -110,10 +110,7 @@ export function registerViewsRunRoutes(api: ApiRouter): void {
       bodyRequired: false,
       response: z.object({ message: z.string(), job_keys: z.array(z.string()) }),
     },
-    async ({ deps, params }) => {
-      await requireWorkflow(deps.store, params.key);
-      return enableAutoTune(deps.store, params.key);
-    },
+    workflowView(enableAutoTune),
   );
 
   api.route(
@@ -129,9 +126,6 @@ export function registerViewsRunRoutes(api: ApiRouter): void {
       bodyRequired: false,
       response: z.object({ message: z.string(), updated: z.array(z.string()) }),
     },
-    async ({ deps, params }) => {
-      await requireWorkflow(deps.store, params.key);
-      return processAutoTuneResults(deps.store, params.key);
-    },
+    workflowView(processAutoTuneResults),
   );
 }
