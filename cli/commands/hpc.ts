@@ -23,6 +23,7 @@ import {
   type RequestFn,
   type SchedulerContext,
   type SchedulerType,
+  type WorkerLaunchOptions,
 } from '../../schedulers/index.js';
 
 const DEFAULT_URL = 'http://127.0.0.1:8080/torc-service';
@@ -143,7 +144,8 @@ function addWorker(cmd: Command): Command {
     .option('--worker-output-dir <dir>', 'the workers\' output directory (on the compute nodes)');
 }
 
-function workerOf(url: string, o: WorkerOptions): { url: string; maxParallelJobs?: number; pollIntervalSeconds?: number; waitForNewJobsSeconds?: number; outputDir?: string } {
+/** The worker flags of an hpc command, as launch options (the workflow and allocation fields are added per allocation). */
+function workerOf(url: string, o: WorkerOptions): Pick<WorkerLaunchOptions, 'url' | 'maxParallelJobs' | 'pollIntervalSeconds' | 'waitForNewJobsSeconds' | 'outputDir'> {
   return {
     url,
     ...(o.maxParallelJobs ? { maxParallelJobs: int('max-parallel-jobs', o.maxParallelJobs) } : {}),
