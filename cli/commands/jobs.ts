@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { JOB_STATUSES } from '../../graph/model.js';
 import type { Doc } from '../../client/index.js';
-import { apiCall, CliError, clientFor, intOption, requireJob, requireWorkflow, withConnection, type ConnectionOptions } from '../lib/client.js';
+import { apiCall, CliError, clientFor, connectWorkflow, intOption, requireJob, requireWorkflow, withConnection, type ConnectionOptions } from '../lib/client.js';
 import { DEFAULT_OUTPUT_DIR, jobLogPaths } from '../lib/logs.js';
 import { formatDuration, formatFields, printJson, printTable } from '../lib/output.js';
 import { latestResults, outcomeOf } from '../lib/summary.js';
@@ -25,8 +25,7 @@ export function registerJobsCommand(program: Command): void {
       if (opts.status !== undefined && !(JOB_STATUSES as readonly string[]).includes(opts.status)) {
         throw new CliError(`--status must be one of ${JOB_STATUSES.join(', ')}; got ${JSON.stringify(opts.status)}`, 'VALIDATION_FAILED');
       }
-      const client = clientFor(opts);
-      const workflow = await requireWorkflow(client, key);
+      const { client, workflow } = await connectWorkflow(opts, key);
       const wk = workflow._key;
       const [list, results] = await Promise.all([apiCall(() => client.list(wk, 'jobs', opts.status ? { status: opts.status } : {})), latestResults(client, wk)]);
       if (opts.json) return printJson(list.map((j) => ({ ...j, result: results.get(j._key) ?? null })));

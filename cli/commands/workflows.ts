@@ -11,7 +11,7 @@
 import { Command } from 'commander';
 import YAML from 'yaml';
 import { JOB_STATUSES } from '../../graph/model.js';
-import { apiCall, clientFor, requireWorkflow, withConnection, type ConnectionOptions } from '../lib/client.js';
+import { apiCall, clientFor, connectWorkflow, requireWorkflow, withConnection, type ConnectionOptions } from '../lib/client.js';
 import { formatFields, note, printJson, printTable } from '../lib/output.js';
 import { loadSpecFile } from '../lib/spec-file.js';
 import { countJobs, restartWorkflow, startWorkflow, type RestartReport } from '../lib/workflow-ops.js';
@@ -63,8 +63,7 @@ export function registerWorkflowsCommand(program: Command): void {
   });
 
   withConnection(wf.command('status <key>').description('Job counts by status, run id, and whether the workflow is complete')).action(async (key: string, opts: ConnectionOptions) => {
-    const client = clientFor(opts);
-    const workflow = await requireWorkflow(client, key);
+    const { client, workflow } = await connectWorkflow(opts, key);
     const summary = await collectRunSummary(client, workflow._key);
     const byStatus: Record<string, number> = {};
     for (const s of JOB_STATUSES) byStatus[s] = 0;
@@ -105,8 +104,7 @@ export function registerWorkflowsCommand(program: Command): void {
     .option('--force', 'start even if some jobs are done (they run again)')
     .option('--ignore-missing-data', 'start even when input files or user data are missing')
     .action(async (key: string, opts: StartFlags) => {
-      const client = clientFor(opts);
-      const workflow = await requireWorkflow(client, key);
+      const { client, workflow } = await connectWorkflow(opts, key);
       const runId = await startWorkflow(client, workflow, opts);
       const ready = await countJobs(client, workflow._key, 'ready');
       if (opts.json) return printJson({ workflow: workflow._key, run_id: runId, ready_jobs: ready });
@@ -117,16 +115,14 @@ export function registerWorkflowsCommand(program: Command): void {
     .option('--dry-run', 'report what would rerun; change nothing')
     .option('--ignore-missing-data', 'restart even when input files or user data are missing')
     .action(async (key: string, opts: ConnectionOptions & { dryRun?: boolean; ignoreMissingData?: boolean }) => {
-      const client = clientFor(opts);
-      const workflow = await requireWorkflow(client, key);
+      const { client, workflow } = await connectWorkflow(opts, key);
       const report = await restartWorkflow(client, workflow, { ...(opts.dryRun ? { dryRun: true } : {}), ...(opts.ignoreMissingData ? { ignoreMissingData: true } : {}) });
       if (opts.json) return printJson(report);
       printRestartReport(workflow._key, report);
     });
 
   withConnection(wf.command('cancel <key>').description("Cancel a workflow: its running jobs are stopped, and its allocations (Slurm, AWS, local) are canceled")).action(async (key: string, opts: ConnectionOptions) => {
-    const client = clientFor(opts);
-    const workflow = await requireWorkflow(client, key);
+    const { client, workflow } = await connectWorkflow(opts, key);
     await apiCall(() => client.cancelWorkflow(workflow._key));
     let allocations: { _key: string }[] = [];
     try {
@@ -145,8 +141,7 @@ export function registerWorkflowsCommand(program: Command): void {
     .option('--failed-only', 'reset only jobs that failed in the current run, and their downstream jobs')
     .option('--restart', 'restart the workflow afterwards')
     .action(async (key: string, opts: ConnectionOptions & { failedOnly?: boolean; restart?: boolean }) => {
-      const client = clientFor(opts);
-      const workflow = await requireWorkflow(client, key);
+      const { client, workflow } = await connectWorkflow(opts, key);
       await apiCall(() => client.resetStatus(workflow._key));
       await apiCall(() => client.resetJobStatus(workflow._key, { failed_only: opts.failedOnly ?? false }));
       const reset = await countJobs(client, workflow._key, 'uninitialized');
@@ -158,8 +153,7 @@ export function registerWorkflowsCommand(program: Command): void {
     });
 
   withConnection(wf.command('delete <key>').description('Delete a workflow and everything in it')).action(async (key: string, opts: ConnectionOptions) => {
-    const client = clientFor(opts);
-    const workflow = await requireWorkflow(client, key);
+    const { client, workflow } = await connectWorkflow(opts, key);
     await apiCall(() => client.deleteWorkflow(workflow._key));
     if (opts.json) return printJson({ workflow: workflow._key, deleted: true });
     process.stdout.write(`Deleted workflow ${workflow._key}\n`);

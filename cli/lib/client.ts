@@ -73,6 +73,12 @@ export async function requireWorkflow(client: WeftClient, key: string): Promise<
   }
 }
 
+/** The client for a command's options and the workflow `key` names (see requireWorkflow). */
+export async function connectWorkflow(opts: ConnectionOptions, key: string): Promise<{ client: WeftClient; workflow: Doc }> {
+  const client = clientFor(opts);
+  return { client, workflow: await requireWorkflow(client, key) };
+}
+
 /** Run a command body with API errors made readable. */
 export async function apiCall<T>(fn: () => Promise<T>): Promise<T> {
   try {
