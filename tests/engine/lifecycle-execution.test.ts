@@ -31,8 +31,8 @@ async function snapshot(wf: string): Promise<string> {
 describe('start_job and complete_job', () => {
   it('run a chain: start records holder, hash, executed edge and event; complete records result, returned edge, event, and readies the next job', async () => {
     const { wf, keys, ids, node } = await chain();
-    const claimed = await claim(call, wf, keys.a, node);
-    const started = await ok(call, 'PUT', startPath(wf, keys.a, claimed._rev, 1, node));
+    const claimed = await claim(call, wf, keys.a!, node);
+    const started = await ok(call, 'PUT', startPath(wf, keys.a!, claimed._rev, 1, node));
     expect(started.status).toBe('submitted');
     expect(started.internal.compute_node_key).toBe(node);
     expect(started.internal.hash).toMatch(/^[0-9a-f]{64}$/);
@@ -61,15 +61,15 @@ describe('start_job and complete_job', () => {
 
   it('a retried identical complete_job is answered 200 with the job and records nothing twice', async () => {
     const { wf, keys, node } = await chain();
-    const claimed = await claim(call, wf, keys.a, node);
-    const started = await ok(call, 'PUT', startPath(wf, keys.a, claimed._rev, 1, node));
-    const first = await ok(call, 'POST', completePath(wf, keys.a, 'done', started._rev, 1, node), result(keys.a!, 1));
+    const claimed = await claim(call, wf, keys.a!, node);
+    const started = await ok(call, 'PUT', startPath(wf, keys.a!, claimed._rev, 1, node));
+    const first = await ok(call, 'POST', completePath(wf, keys.a!, 'done', started._rev, 1, node), result(keys.a!, 1));
     const before = await snapshot(wf);
-    const again = await ok(call, 'POST', completePath(wf, keys.a, 'done', started._rev, 1, node), result(keys.a!, 1));
+    const again = await ok(call, 'POST', completePath(wf, keys.a!, 'done', started._rev, 1, node), result(keys.a!, 1));
     expect(again._rev).toBe(first._rev);
     expect(await snapshot(wf)).toBe(before);
     // a different report for the same job is not a retry: refused
-    const other = await call('POST', completePath(wf, keys.a, 'terminated', started._rev, 1, node), result(keys.a!, 1, 0, 'terminated'));
+    const other = await call('POST', completePath(wf, keys.a!, 'terminated', started._rev, 1, node), result(keys.a!, 1, 0, 'terminated'));
     expect(other.status).toBe(409);
     expect(await snapshot(wf)).toBe(before);
   });

@@ -187,7 +187,7 @@ describe('bad specifications', () => {
   it('YAML bodies may be gzip-compressed; a bad or unknown encoding and bytes that are not UTF-8 are refused', async () => {
     const yaml = 'name: gz\njobs:\n  - {name: a, command: run}\n';
     const post = (body: Buffer | string, headers: Record<string, string>) =>
-      fetch(`${srv.baseUrl}/workflow_specifications`, { method: 'POST', headers: { 'content-type': 'application/yaml', ...headers }, body });
+      fetch(`${srv.baseUrl}/workflow_specifications`, { method: 'POST', headers: { 'content-type': 'application/yaml', ...headers }, body: typeof body === 'string' ? body : new Uint8Array(body) });
     const good = await post(gzipSync(yaml), { 'content-encoding': 'gzip' });
     expect(good.status).toBe(200);
     expect((await good.json()).name).toBe('gz');
