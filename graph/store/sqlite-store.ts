@@ -112,6 +112,51 @@ function conditionsOf(where: Where | undefined): Condition[] {
   return Object.entries(where as Record<string, unknown>).map(([field, value]) => ({ field, op: '==' as const, value }));
 }
 
+/**
+ * What a condition compiles to, without its SQL: 'n' (a NULL test), 'l<status>' (a status literal
+ * inlined, so the partial claim indexes can be used; see sqlite-schema.ts), 'p' (one parameter) or
+ * 'i<n>' (a list of n parameters); its parameters are pushed onto `params`. null: an unknown
+ * operator. find() keys its statements by these kinds and whereSql() builds its SQL from them, so
+ * the two always agree on the parameters.
+ */
+function conditionKind(c: Condition, inlineStatus: boolean, params: unknown[]): string | null {
+  switch (c.op) {
+    case '==':
+    case '!=':
+      if (c.value === null || c.value === undefined) return 'n';
+      if (c.op === '==' && inlineStatus && LITERAL_STATUSES.has(c.value)) return `l${c.value as string}`;
+      params.push(toSqlValue(c.value));
+      return 'p';
+    case '<':
+    case '<=':
+    case '>':
+    case '>=':
+      params.push(toSqlValue(c.value));
+      return 'p';
+    case 'in':
+    case 'not_in': {
+      const values = Array.isArray(c.value) ? c.value : [c.value];
+      for (const v of values) params.push(toSqlValue(v));
+      return `i${values.length}`;
+    }
+    default:
+      return null;
+  }
+}
+
+/** The SQL of a condition of `kind` (conditionKind) on the expression `expr`. */
+function conditionSql(op: Condition['op'], kind: string, expr: string): string {
+  if (op === '==') return kind === 'n' ? `${expr} IS NULL` : kind === 'p' ? `${expr} = ?` : `${expr} = '${kind.slice(1)}'`;
+  if (op === '!=') return kind === 'n' ? `${expr} IS NOT NULL` : `(${expr} IS NULL OR ${expr} != ?)`;
+  if (op === 'in' || op === 'not_in') {
+    const n = Number(kind.slice(1));
+    if (n === 0) return op === 'in' ? '0' : '1';
+    const list = Array.from({ length: n }, () => '?').join(', ');
+    return op === 'in' ? `${expr} IN (${list})` : `(${expr} IS NULL OR ${expr} NOT IN (${list}))`;
+  }
+  return `${expr} ${op} ?`;
+}
+
 function chunks<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
@@ -297,47 +342,10 @@ class SqliteCore {
     const parts = [this.wfClause(workflow)];
     const params = this.wfParams(workflow);
     for (const c of conditionsOf(where)) {
-      const expr = (inSortOrder && c.op !== '==' ? '+' : '') + this.fieldExpr(collection, c.field);
-      switch (c.op) {
-        case '==':
-          if (c.value === null || c.value === undefined) parts.push(`${expr} IS NULL`);
-          else if (expr === INLINE_STATUS[collection] && LITERAL_STATUSES.has(c.value)) {
-            // A literal, so the partial claim indexes can be used (see sqlite-schema.ts).
-            parts.push(`${expr} = '${c.value}'`);
-          } else {
-            parts.push(`${expr} = ?`);
-            params.push(toSqlValue(c.value));
-          }
-          break;
-        case '!=':
-          if (c.value === null || c.value === undefined) parts.push(`${expr} IS NOT NULL`);
-          else {
-            parts.push(`(${expr} IS NULL OR ${expr} != ?)`);
-            params.push(toSqlValue(c.value));
-          }
-          break;
-        case '<':
-        case '<=':
-        case '>':
-        case '>=':
-          parts.push(`${expr} ${c.op} ?`);
-          params.push(toSqlValue(c.value));
-          break;
-        case 'in':
-        case 'not_in': {
-          const values = Array.isArray(c.value) ? c.value : [c.value];
-          if (values.length === 0) {
-            parts.push(c.op === 'in' ? '0' : '1');
-            break;
-          }
-          const list = values.map(() => '?').join(', ');
-          parts.push(c.op === 'in' ? `${expr} IN (${list})` : `(${expr} IS NULL OR ${expr} NOT IN (${list}))`);
-          params.push(...values.map(toSqlValue));
-          break;
-        }
-        default:
-          throw new WeftError('VALIDATION_FAILED', `Unknown operator ${String((c as Condition).op)}`);
-      }
+      const field = this.fieldExpr(collection, c.field);
+      const kind = conditionKind(c, field === INLINE_STATUS[collection], params);
+      if (kind === null) throw new WeftError('VALIDATION_FAILED', `Unknown operator ${String((c as Condition).op)}`);
+      parts.push(conditionSql(c.op, kind, (inSortOrder && c.op !== '==' ? '+' : '') + field));
     }
     return { sql: parts.join(' AND '), params };
   }
@@ -470,8 +478,8 @@ class SqliteCore {
   /**
    * A find's shape (collection, workflow or global, plan hint, each condition's field, operator
    * and kind of value, sort, paging) and its parameters, without building SQL: the statement of a
-   * shape seen before is taken from findStmts. The kinds follow whereSql exactly: a parameter, a
-   * NULL test, an inlined status literal, an empty list or a list of n parameters.
+   * shape seen before is taken from findStmts. The kinds are conditionKind's, from which whereSql
+   * builds the SQL: a parameter, a NULL test, an inlined status literal, a list of n parameters.
    */
   private findShape(collection: CollectionName, workflow: string | null, opts: FindOptions): { key: string; params: unknown[] } {
     let key = `${collection}\0${workflow === null ? 'g' : 'w'}${opts.inSortOrder === true ? 's' : ''}${opts.limit !== undefined || opts.skip ? 'p' : ''}`;
@@ -479,41 +487,9 @@ class SqliteCore {
     for (const c of conditionsOf(opts.where)) {
       // Throws for a field path that is not one (as whereSql): a key names valid fields only.
       const expr = this.fieldExpr(collection, c.field);
-      let kind: string;
-      switch (c.op) {
-        case '==':
-          if (c.value === null || c.value === undefined) kind = 'n';
-          else if (expr === INLINE_STATUS[collection] && LITERAL_STATUSES.has(c.value)) kind = `l${c.value as string}`;
-          else {
-            kind = 'p';
-            params.push(toSqlValue(c.value));
-          }
-          break;
-        case '!=':
-          if (c.value === null || c.value === undefined) kind = 'n';
-          else {
-            kind = 'p';
-            params.push(toSqlValue(c.value));
-          }
-          break;
-        case '<':
-        case '<=':
-        case '>':
-        case '>=':
-          kind = 'p';
-          params.push(toSqlValue(c.value));
-          break;
-        case 'in':
-        case 'not_in': {
-          const values = Array.isArray(c.value) ? c.value : [c.value];
-          kind = `i${values.length}`;
-          for (const v of values) params.push(toSqlValue(v));
-          break;
-        }
-        default:
-          // Unknown operators: whereSql throws the error.
-          return { key: '', params };
-      }
+      const kind = conditionKind(c, expr === INLINE_STATUS[collection], params);
+      // Unknown operators: whereSql throws the error.
+      if (kind === null) return { key: '', params };
       key += `\0${c.field}\0${c.op}\0${kind}`;
     }
     for (const s of opts.sort ?? []) {
