@@ -55,10 +55,10 @@ export interface SqliteGraphStoreOptions {
   /** The checkpoint thread's pace and bounds (tests; see sqlite-checkpointer.ts for the defaults). */
   checkpointTuning?: Partial<CheckpointTuning>;
   /**
-   * When a group commit is committed before its setImmediate (see runTransaction, GROUP_MAX_MS):
-   * once it has been open `maxMs` or holds `maxTransactions`, at the end of the transaction that
-   * reaches it. Default none; WEFT_SQLITE_GROUP_MS / WEFT_SQLITE_GROUP_TX set the defaults
-   * (comparisons); 0 or less = no bound.
+   * Bounds of a group commit (see runTransaction): it is committed at the end of the transaction
+   * that has it open `maxMs` or holding `maxTransactions`, else when no transaction waits.
+   * Defaults GROUP_MAX_TX and GROUP_MAX_MS; WEFT_SQLITE_GROUP_MS / WEFT_SQLITE_GROUP_TX set them
+   * (comparisons). 0 or less: that bound is off (not both: a busy store would never commit).
    */
   groupCommit?: { maxMs?: number; maxTransactions?: number };
 }
@@ -719,17 +719,15 @@ interface CommitGroup {
 }
 
 /**
- * Bounds of a group commit (see SqliteGraphStoreOptions.groupCommit): by default none, the group
- * is committed from setImmediate only. A bound commits the group at the end of the transaction
- * that reaches it, so its callers are answered before the transactions read after them run (a
- * poll phase of 64 claims is ~18 ms of work, all answered at its end without one). Measured with
- * bench/engine-claims.ts (64 claimers, closed loop, 2026-11-29): a 2 ms bound (groups of ~8
- * claims instead of ~36) cost 10-15% more server CPU per claim (a COMMIT writes each page it
- * dirtied to the WAL: ~32 µs per claim at 8 claims a group, ~15 at 64) and gave a higher p99,
- * 5 ms and 16 or 32 transactions no better: the tail there comes from stalls of the whole server
- * (scavenges, CPU taken by other processes), not from the order of the answers.
+ * Bounds of a group commit (SqliteGraphStoreOptions.groupCommit). A COMMIT writes each page its
+ * group dirtied to the WAL, so bigger groups cost less per transaction (claims, 2026-11-29: ~32 µs
+ * of COMMIT per claim in groups of 8, ~15 in groups of 64); a bound caps how long the first
+ * transaction of a group waits for its answer. bench/engine-claims.ts (64 claimers, closed loop,
+ * 2026-11-30), with the store handed over once per turn of the event loop: groups of 16 gave p50
+ * 14.3 ms / p99 24.3 ms at 4,291 claims/s, 32 gave 12.8-13.2 / 18.5-25 at 4,632-4,758.
  */
-const GROUP_MAX_MS = 0;
+const GROUP_MAX_TX = 32;
+const GROUP_MAX_MS = 20;
 
 function envBound(name: string): number | undefined {
   const v = process.env[name];
@@ -745,9 +743,12 @@ export class SqliteGraphStore extends SqliteOps {
   private readonly path: string;
   private readonly checkpointMode: 'thread' | 'inline';
   private readonly checkpointTuning: Partial<CheckpointTuning>;
-  /** Tail of the queue of writers waiting for the open transaction to finish. */
-  private txTail: Promise<void> = Promise.resolve();
+  /** Whether a transaction holds the store (running, or handed the store and waiting for its turn to run). */
   private txOpen = false;
+  /** Transactions waiting for the store, first come first served. */
+  private readonly waiting: (() => void)[] = [];
+  /** A flush came while a transaction was open: commit once it ends. */
+  private flushAfterTx = false;
   /** The open group commit (an outer BEGIN IMMEDIATE), if any; committed from setImmediate. */
   private group: CommitGroup | null = null;
   private flushScheduled = false;
@@ -771,9 +772,10 @@ export class SqliteGraphStore extends SqliteOps {
     this.checkpointMode = options.checkpoint ?? (process.env.WEFT_SQLITE_CHECKPOINT === 'inline' ? 'inline' : 'thread');
     this.checkpointTuning = options.checkpointTuning ?? {};
     const maxMs = options.groupCommit?.maxMs ?? envBound('WEFT_SQLITE_GROUP_MS') ?? GROUP_MAX_MS;
-    const maxTx = options.groupCommit?.maxTransactions ?? envBound('WEFT_SQLITE_GROUP_TX') ?? 0;
+    const maxTx = options.groupCommit?.maxTransactions ?? envBound('WEFT_SQLITE_GROUP_TX') ?? GROUP_MAX_TX;
     this.groupMaxMs = maxMs > 0 ? maxMs : Infinity;
     this.groupMaxTx = maxTx > 0 ? maxTx : Infinity;
+    if (this.groupMaxMs === Infinity && this.groupMaxTx === Infinity) throw new WeftError('INTERNAL', 'A group commit needs a bound: maxMs or maxTransactions must be above 0');
   }
 
   override async open(): Promise<void> {
@@ -785,17 +787,21 @@ export class SqliteGraphStore extends SqliteOps {
   }
 
   override async close(): Promise<void> {
-    while (this.txOpen || this.group) {
-      if (this.txOpen) await this.txTail;
-      else this.flush();
+    // Take the store after every transaction already waiting, commit what they did, and close it;
+    // those that come after find it closed.
+    await this.acquire();
+    try {
+      this.commitGroup();
+      // The thread's connection closes first, so the main one is the last: SQLite checkpoints the
+      // whole WAL and deletes it when the last connection closes.
+      const checkpointer = this.checkpointer;
+      this.checkpointer = undefined;
+      await checkpointer?.stop();
+      this.coreRef?.db.close();
+      this.coreRef = undefined;
+    } finally {
+      this.handOver();
     }
-    // The thread's connection closes first, so the main one is the last: SQLite checkpoints the
-    // whole WAL and deletes it when the last connection closes.
-    const checkpointer = this.checkpointer;
-    this.checkpointer = undefined;
-    await checkpointer?.stop();
-    this.coreRef?.db.close();
-    this.coreRef = undefined;
   }
 
   /** WAL checkpoint counters (diagnostics and tests); null without the checkpoint thread. */
@@ -821,14 +827,10 @@ export class SqliteGraphStore extends SqliteOps {
    * the COMMIT of its group.
    */
   private async runTransaction<T>(fn: (tx: GraphStore) => Promise<T>): Promise<T> {
-    while (this.txOpen) await this.txTail;
-    let release!: () => void;
-    this.txTail = new Promise<void>((r) => (release = r));
-    this.txOpen = true;
+    await this.acquire();
     const core = this.coreRef;
     if (!core) {
-      this.txOpen = false;
-      release();
+      this.handOver();
       throw new WeftError('STORE_UNAVAILABLE', 'The SQLite store is not open');
     }
     let active = true;
@@ -875,15 +877,44 @@ export class SqliteGraphStore extends SqliteOps {
       }
     } finally {
       active = false;
-      this.txOpen = false;
-      // A group past its bound is committed now, before the next queued transaction runs (release
-      // only wakes it as a microtask): its callers are answered at once, the next starts a new group.
+      // A group at its bound is committed now: its callers are answered at once.
       const open = this.group;
-      if (open && (open.waiters.length >= this.groupMaxTx || (this.groupMaxMs !== Infinity && performance.now() - open.start >= this.groupMaxMs))) this.flush();
-      release();
+      const full = open !== null && (open.waiters.length >= this.groupMaxTx || (this.groupMaxMs !== Infinity && performance.now() - open.start >= this.groupMaxMs));
+      if (full) {
+        this.flushAfterTx = false;
+        this.commitGroup();
+      }
+      // The store stays taken until the next turn of the event loop, then goes to the transaction
+      // that waited longest. So a request read meanwhile queues behind those already waiting
+      // instead of running at once: the poll phase reads every request that arrived (64 claimers:
+      // ~45 at a time), and when each ran as it was read, one that missed the poll by a few
+      // microseconds waited for the whole phase and its commit, twice the others' time (p99
+      // 2.5 x p50). One transaction per turn keeps them in the order they came.
+      setImmediate(() => this.handOver());
     }
     await committed;
     return result;
+  }
+
+  /** Take the store: at once when it is free and nobody waits, else after those waiting (FIFO). */
+  private acquire(): Promise<void> | void {
+    if (!this.txOpen && this.waiting.length === 0) {
+      this.txOpen = true;
+      return;
+    }
+    return new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  /** Give the store to the next waiting transaction (it stays taken, so nothing jumps the queue), or free it. */
+  private handOver(): void {
+    const next = this.waiting.shift();
+    if (next !== undefined) return next();
+    this.txOpen = false;
+    // A commit asked for while the store was taken (no transaction waits now): due.
+    if (this.flushAfterTx) {
+      this.flushAfterTx = false;
+      this.commitGroup();
+    }
   }
 
   private scheduleFlush(): void {
@@ -895,14 +926,21 @@ export class SqliteGraphStore extends SqliteOps {
     });
   }
 
-  /** Commit the open group, unless a transaction is running (then its end schedules it again). */
+  /** Commit the open group, unless the store is taken (then it is committed when the store is free or the group full). */
   private flush(): void {
     const group = this.group;
     if (!group) return;
     if (this.txOpen) {
-      void this.txTail.then(() => this.scheduleFlush());
+      this.flushAfterTx = true;
       return;
     }
+    this.commitGroup();
+  }
+
+  /** Commit the open group and answer its callers (by the holder of the store, or when nobody holds it). */
+  private commitGroup(): void {
+    const group = this.group;
+    if (!group) return;
     this.group = null;
     const core = this.coreRef;
     core?.rowCache(false);

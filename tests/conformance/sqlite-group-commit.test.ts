@@ -130,12 +130,38 @@ describe('sqlite group commit bounds', () => {
     });
   }
 
-  it('without a bound, a group stays open while queued transactions run (nobody is answered before the last one ran)', async () => {
+  it('with a bound above the queue, a group stays open while queued transactions run (nobody is answered before the last one ran)', async () => {
     await store.close();
-    store = new SqliteGraphStore({ path, groupCommit: { maxMs: 0, maxTransactions: 0 } });
+    store = new SqliteGraphStore({ path, groupCommit: { maxMs: 0, maxTransactions: 100 } });
     await store.open();
     const { order, committedAtAnswer } = await queued(store, 8, () => new Promise<void>((r) => setImmediate(r)));
     expect(order.indexOf('answered 0')).toBeGreaterThan(order.indexOf('run 7'));
     for (let i = 0; i < 8; i++) expect(committedAtAnswer[i]).toHaveLength(8);
+  });
+
+  it('refuses to have no bound at all (a busy store would never commit)', () => {
+    expect(() => new SqliteGraphStore({ path, groupCommit: { maxMs: 0, maxTransactions: 0 } })).toThrow(/needs a bound/);
+  });
+
+  it('runs waiting transactions one per turn of the event loop, first come first served, so callbacks queued meanwhile (requests read) run in between', async () => {
+    const order: string[] = [];
+    setImmediate(() => order.push('immediate 1'));
+    const runs = [0, 1, 2].map((i) =>
+      store.transaction(async (tx) => {
+        order.push(`run ${i}`);
+        await tx.insert('files', '1', { _key: `t${i}`, name: `t${i}` });
+        // A transaction asked for while the store is taken comes after those already waiting.
+        if (i === 0) setImmediate(() => void store.transaction(async () => void order.push('run late')));
+        setImmediate(() => order.push(`immediate after run ${i}`));
+      }),
+    );
+    await Promise.all(runs);
+    await new Promise<void>((r) => setTimeout(r, 20));
+    expect(order.filter((e) => e.startsWith('run'))).toEqual(['run 0', 'run 1', 'run 2', 'run late']);
+    // Between two runs the event loop turned: what was scheduled during a run came before the next.
+    expect(order.indexOf('immediate 1')).toBeLessThan(order.indexOf('run 1'));
+    expect(order.indexOf('immediate after run 0')).toBeLessThan(order.indexOf('run 2'));
+    expect(order.indexOf('immediate after run 1')).toBeLessThan(order.indexOf('run late'));
+    expect(committedFiles()).toEqual(['t0', 't1', 't2']);
   });
 });
