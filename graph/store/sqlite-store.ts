@@ -722,11 +722,14 @@ interface CommitGroup {
  * Bounds of a group commit (SqliteGraphStoreOptions.groupCommit). A COMMIT writes each page its
  * group dirtied to the WAL, so bigger groups cost less per transaction (claims, 2026-11-29: ~32 µs
  * of COMMIT per claim in groups of 8, ~15 in groups of 64); a bound caps how long the first
- * transaction of a group waits for its answer. bench/engine-claims.ts (64 claimers, closed loop,
- * 2026-11-30), with the store handed over once per turn of the event loop: groups of 16 gave p50
- * 14.3 ms / p99 24.3 ms at 4,291 claims/s, 32 gave 12.8-13.2 / 18.5-25 at 4,632-4,758.
+ * transaction of a group waits for its answer. Measured 2026-11-30 with the store handed over once
+ * per turn of the event loop, alternating runs on a busy machine: bench/engine-claims.ts (64
+ * claimers, closed loop) groups of 16: 4,291 claims/s, p99 24.3 ms; 32: 4,444-4,812/s, p99
+ * 22.1-26.4; 64: 4,900-5,013/s, p99 22.1-23.0. bench/engine-lifecycle.ts batched (16 clients,
+ * a transaction per completion and per start): 32: 3,479-4,043 lifecycles/s; 64: 3,761-4,215;
+ * before the hand-over, with no bound: 3,812-3,964.
  */
-const GROUP_MAX_TX = 32;
+const GROUP_MAX_TX = 64;
 const GROUP_MAX_MS = 20;
 
 function envBound(name: string): number | undefined {
