@@ -66,11 +66,13 @@ export function ownCpuSeconds(): number {
 export async function startServerProcess(extraArgs: string[] = []): Promise<ServerProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'weft-bench-'));
   // WEFT_BENCH_PROF=DIR: write a V8 CPU profile of the server there (open it in Chrome DevTools).
-  const prof = process.env.WEFT_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.WEFT_BENCH_PROF}`] : [];
+  // --cpu-prof profiles the main thread, so the server runs there, with the young generation its
+  // thread would have had (server/thread.ts: 192 MiB = 3 x 64 MiB semi-spaces).
+  const prof = process.env.WEFT_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.WEFT_BENCH_PROF}`, '--max-semi-space-size=64'] : [];
   // WEFT_BENCH_NODE_ARGS: extra node options for the server (e.g. --trace-gc); WEFT_BENCH_SERVER_OUT=FILE: its stdout, appended.
   const nodeArgs = process.env.WEFT_BENCH_NODE_ARGS ? process.env.WEFT_BENCH_NODE_ARGS.split(' ').filter((a) => a !== '') : [];
   const args = [...prof, ...nodeArgs, CLI, 'server', '--port', '0', '--db', join(dir, 'weft.db'), '--log-level', 'warn', '--lease-timeout-seconds', '86400', ...extraArgs];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: process.env.WEFT_BENCH_PROF ? { ...process.env, WEFT_SERVER_THREAD: '0' } : process.env });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const url = await new Promise<string>((resolve, reject) => {

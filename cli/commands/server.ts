@@ -3,7 +3,8 @@
  * Every option can also come from a WEFT_* variable or the config file (flag wins).
  */
 import { Command, Option } from 'commander';
-import { ENV_VARS, startServer } from '../../server/index.js';
+import { ENV_VARS } from '../../server/index.js';
+import { runServerCommand } from '../../server/thread.js';
 
 interface ServerFlags {
   host?: string;
@@ -45,8 +46,8 @@ export function registerServerCommand(program: Command): void {
     .addOption(opt('--body-limit-mb <mb>', 'largest JSON request body in MiB (default 64)', 'bodyLimitMb'))
     .addOption(opt('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)', 'logLevel'))
     .action(async (flags: ServerFlags) => {
-      const server = await startServer({ flags: { ...flags }, handleSignals: true });
-      const where = server.config.store === 'sqlite' ? `sqlite ${server.config.db}` : `arango ${server.config.arangoUrl}`;
-      process.stdout.write(`weft server listening on ${server.url} (store: ${where}); Ctrl-C to stop\n`);
+      // In a worker thread with a larger young generation (server/thread.ts); WEFT_SERVER_THREAD=0: on this one.
+      const server = await runServerCommand({ ...flags });
+      process.stdout.write(`weft server listening on ${server.url} (store: ${server.where}); Ctrl-C to stop\n`);
     });
 }

@@ -67,6 +67,18 @@ describe('weft CLI', () => {
     expect(await second.stop('SIGTERM')).toEqual({ code: 0, signal: null });
   });
 
+  it('serves from a worker thread (its young generation sized, server/thread.ts) and, with WEFT_SERVER_THREAD=0, from the main thread; both stop cleanly on SIGTERM', async () => {
+    for (const thread of ['1', '0']) {
+      const db = join(dir, `thread-${thread}.db`);
+      const srv = await startWeftServer(['--port', '0', '--db', db], { env: cleanEnv({ WEFT_LOG_LEVEL: 'info', WEFT_SERVER_THREAD: thread }) });
+      const wf = (await (await fetch(`${srv.url}/workflows`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"t"}' })).json()) as { _key: string };
+      expect(wf._key).toBeTruthy();
+      expect(await srv.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+      // The thread's log lines reach stderr before the process ends, the last one included.
+      expect(srv.stderr()).toContain('weft server stopped');
+    }
+  });
+
   it('a port in use is one line and a non-zero exit', async () => {
     const holder = await startWeftServer(['--port', '0', '--db', join(dir, 'a.db')]);
     try {
