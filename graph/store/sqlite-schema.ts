@@ -10,14 +10,7 @@ import { ALL_COLLECTION_NAMES, EDGE_COLLECTION_NAMES, isEdgeCollection, type Col
 /** Dotted field path → generated column name, per collection. */
 export const HOT_FIELDS: Partial<Record<CollectionName, Readonly<Record<string, string>>>> = {
   workflows: { name: 'f_name', user: 'f_user' },
-  jobs: {
-    status: 'f_status',
-    name: 'f_name',
-    'internal.num_gpus': 'f_gpus',
-    'internal.runtime_seconds': 'f_runtime',
-    'internal.memory_bytes': 'f_memory',
-    'internal.scheduler_config_id': 'f_scheduler',
-  },
+  // jobs: none, see STORED_FIELDS and DROPPED_GENERATED.
   files: { name: 'f_name', path: 'f_path' },
   user_data: { name: 'f_name' },
   resource_requirements: { name: 'f_name' },
@@ -43,7 +36,7 @@ export const HOT_FIELDS: Partial<Record<CollectionName, Readonly<Record<string, 
  * alone, and one it assigns is bound from the document in JS (storedValue), with no JSON parse.
  * The value is `json_extract(body, path)`, as the generated column's, so queries see the same
  * values; files made before get the columns and their values at open (see the migrations in
- * sqlite-store.ts). The generated columns stay (unindexed, they cost nothing).
+ * sqlite-store.ts), and lose the generated columns (DROPPED_GENERATED).
  */
 export const STORED_FIELDS: Partial<Record<CollectionName, Readonly<Record<string, string>>>> = {
   jobs: {
@@ -101,7 +94,7 @@ export const INLINE_STATUS: Partial<Record<CollectionName, string>> = { jobs: 's
  * 100,000 jobs: 11 job indexes 6.4 s, 7 indexes 4.8 s). Files made before this drop them.
  */
 const COMPOSITE_ONLY: Partial<Record<CollectionName, readonly string[]>> = {
-  jobs: ['f_gpus', 'f_runtime', 'f_memory', 'f_scheduler', 's_gpus', 's_runtime', 's_memory', 's_cpus'],
+  jobs: ['s_gpus', 's_runtime', 's_memory', 's_cpus'],
   // (workflow, job_key) is a prefix of (workflow, job_key, run_id): a second b-tree per result for nothing.
   // Results are read by (job, run) and by job, or listed whole; a run_id filter alone walks the
   // workflow's entries of the composite index (not the table).
@@ -151,6 +144,33 @@ const DROPPED_INDEXES = [
   // Replaced by (workflow, efrom) and (workflow, eto); see NO_WORKFLOW_INDEX.
   ...EDGE_COLLECTION_NAMES.flatMap((e) => [`ix_${e}_from`, `ix_${e}_to`]),
 ];
+
+/**
+ * Generated columns older versions made, dropped at open. SQLite computes every generated column of
+ * a row it writes, indexed or not (it builds the whole new row): the jobs table's six, over the
+ * body, cost a JSON parse per job INSERT and UPDATE after their indexes had moved to STORED_FIELDS
+ * (a claim's UPDATE, raw: 4.8 µs with none, 5.8 µs with two unindexed ones, 8.1 µs with them
+ * indexed). A field without a column is read as json_extract(body, path) (fieldExpr), which is what
+ * the virtual column computed anyway.
+ */
+export const DROPPED_GENERATED: Partial<Record<CollectionName, readonly string[]>> = {
+  jobs: ['f_status', 'f_name', 'f_gpus', 'f_runtime', 'f_memory', 'f_scheduler'],
+};
+
+/**
+ * For a table made with columns of DROPPED_GENERATED (`has`: its columns; `indexes`: its indexes'
+ * names and SQL): drop the indexes that read one (SQLite refuses to drop an indexed column), then
+ * the columns. Run after schemaStatements, which drops the indexes it knows by name.
+ */
+export function generatedColumnDrops(name: CollectionName, has: ReadonlySet<string>, indexes: readonly { name: string; sql: string | null }[]): string[] {
+  const cols = (DROPPED_GENERATED[name] ?? []).filter((c) => has.has(c));
+  if (cols.length === 0) return [];
+  const reads = new RegExp(`\\b(${cols.join('|')})\\b`);
+  return [
+    ...indexes.filter((ix) => ix.sql !== null && reads.test(ix.sql)).map((ix) => `DROP INDEX IF EXISTS "${ix.name}"`),
+    ...cols.map((c) => `ALTER TABLE "${name}" DROP COLUMN ${c}`),
+  ];
+}
 
 export function jsonPath(field: string): string {
   return '$' + field.split('.').map((seg) => `."${seg}"`).join('');

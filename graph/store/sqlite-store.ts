@@ -41,7 +41,7 @@ import type {
   WriteOptions,
 } from './port.js';
 import { WalCheckpointer, type CheckpointStats, type CheckpointTuning } from './sqlite-checkpointer.js';
-import { HOT_FIELDS, INLINE_STATUS, STORED_FIELDS, jsonPath, schemaStatements, storedColumnBackfills, storedColumnMigrations, storedValue } from './sqlite-schema.js';
+import { DROPPED_GENERATED, HOT_FIELDS, INLINE_STATUS, STORED_FIELDS, generatedColumnDrops, jsonPath, schemaStatements, storedColumnBackfills, storedColumnMigrations, storedValue } from './sqlite-schema.js';
 
 export interface SqliteGraphStoreOptions {
   /** Database file path, or ':memory:' (unit tests only). */
@@ -214,6 +214,11 @@ class SqliteCore {
         for (const s of storedColumnMigrations(name, has)) this.db.exec(s);
       }
       for (const s of schemaStatements()) this.db.exec(s);
+      for (const name of Object.keys(DROPPED_GENERATED) as CollectionName[]) {
+        const has = new Set((this.db.prepare(`SELECT name FROM pragma_table_xinfo(?)`).all(name) as { name: string }[]).map((r) => r.name));
+        const indexes = this.db.prepare(`SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?`).all(name) as { name: string; sql: string | null }[];
+        for (const s of generatedColumnDrops(name, has, indexes)) this.db.exec(s);
+      }
       for (const s of storedColumnBackfills()) this.db.exec(s);
     })();
     for (const name of ALL_COLLECTION_NAMES) {

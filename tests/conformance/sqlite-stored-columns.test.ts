@@ -201,7 +201,9 @@ describe('sqlite stored job columns', () => {
         'ix_jobs_workflow_s_status_s_gpus_DESC_s_runtime_DESC_s_memory_DESC_claimable',
         'sqlite_autoindex_jobs_1',
       ]);
-      // No job index reads the body or a generated column any more.
+      // The generated columns are gone (SQLite computed them at every write), and no job index reads the body.
+      const generated = db.prepare(`SELECT name FROM pragma_table_xinfo('jobs') WHERE hidden != 0`).all();
+      expect(generated).toEqual([]);
       for (const r of idx) expect(r.sql ?? '').not.toMatch(/json_extract|f_/);
       const claimable = (db.prepare(`SELECT key FROM jobs INDEXED BY ix_jobs_workflow_s_status_s_cpus_claimable WHERE workflow = '7' AND (s_status = 'ready' OR s_status = 'scheduled') ORDER BY rid`).all() as { key: string }[]).map((r) => r.key);
       expect(claimable).toEqual(['900', '901', '902']);
