@@ -41,7 +41,7 @@ import type {
   WriteOptions,
 } from './port.js';
 import { WalCheckpointer, type CheckpointStats, type CheckpointTuning } from './sqlite-checkpointer.js';
-import { HOT_FIELDS, INLINE_STATUS, STORED_FIELDS, jsonPath, schemaStatements, storedColumnBackfills, storedColumnMigrations } from './sqlite-schema.js';
+import { DROPPED_GENERATED, HOT_FIELDS, INLINE_STATUS, STORED_FIELDS, generatedColumnDrops, jsonPath, schemaStatements, storedColumnBackfills, storedColumnMigrations, storedValue } from './sqlite-schema.js';
 
 export interface SqliteGraphStoreOptions {
   /** Database file path, or ':memory:' (unit tests only). */
@@ -67,13 +67,25 @@ interface KeyStatements {
   getWf: Database.Statement;
   getGlobal: Database.Statement;
   update: Database.Statement;
-  /** The update that also sets the stored columns (STORED_FIELDS), for collections that have some. */
-  updateStored: Database.Statement | null;
   insert: Database.Statement;
-  /** The fields of the stored columns, in the order their values are bound. */
-  storedFields: string[];
+  /** The stored columns (STORED_FIELDS), in the order the insert binds them. */
+  stored: StoredColumn[];
   /** Their top-level fields: an update patch that sets none of them leaves the stored columns as they are. */
   storedTops: string[];
+  /**
+   * By the set of top-level fields a write sets (bit i: storedTops[i]), the update that also
+   * assigns the stored columns under them, and only those: an index over a column the UPDATE
+   * does not assign is left alone (a job's start sets its status, never its resources).
+   */
+  updateStored: Map<number, { stmt: Database.Statement; cols: StoredColumn[] }>;
+}
+
+interface StoredColumn {
+  col: string;
+  /** The field's path segments (storedValue). */
+  segs: string[];
+  /** Bit of its top-level field in KeyStatements.storedTops. */
+  bit: number;
 }
 
 interface Row {
@@ -202,6 +214,11 @@ class SqliteCore {
         for (const s of storedColumnMigrations(name, has)) this.db.exec(s);
       }
       for (const s of schemaStatements()) this.db.exec(s);
+      for (const name of Object.keys(DROPPED_GENERATED) as CollectionName[]) {
+        const has = new Set((this.db.prepare(`SELECT name FROM pragma_table_xinfo(?)`).all(name) as { name: string }[]).map((r) => r.name));
+        const indexes = this.db.prepare(`SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?`).all(name) as { name: string; sql: string | null }[];
+        for (const s of generatedColumnDrops(name, has, indexes)) this.db.exec(s);
+      }
       for (const s of storedColumnBackfills()) this.db.exec(s);
     })();
     for (const name of ALL_COLLECTION_NAMES) {
@@ -249,27 +266,40 @@ class SqliteCore {
         getWf: this.stmt(`SELECT ${this.cols(collection)} FROM "${collection}" WHERE key = ? AND workflow = ?`),
         getGlobal: this.stmt(`SELECT ${this.cols(collection)} FROM "${collection}" WHERE key = ? AND workflow IS NULL`),
         update: this.stmt(`UPDATE "${collection}" SET rev = ?, body = ? WHERE rid = ?`),
-        updateStored: null,
         insert: isEdgeCollection(collection)
           ? this.stmt(`INSERT INTO "${collection}" (key, workflow, rev, body, efrom, eto) VALUES (?, ?, ?, ?, ?, ?)`)
           : this.stmt(`INSERT INTO "${collection}" (key, workflow, rev, body) VALUES (?, ?, ?, ?)`),
-        storedFields: [],
+        stored: [],
         storedTops: [],
+        updateStored: new Map(),
       };
       const stored = Object.entries(STORED_FIELDS[collection] ?? {});
       if (stored.length > 0) {
-        // The body is bound once more for each stored column: SQLite extracts the value, exactly as a generated column would.
-        const sets = stored.map(([field, col]) => `${col} = json_extract(?, '${jsonPath(field)}')`).join(', ');
-        k.updateStored = this.stmt(`UPDATE "${collection}" SET rev = ?, body = ?, ${sets} WHERE rid = ?`);
-        k.insert = this.stmt(
-          `INSERT INTO "${collection}" (key, workflow, rev, body, ${stored.map(([, col]) => col).join(', ')}) VALUES (?, ?, ?, ?, ${stored.map(([field]) => `json_extract(?, '${jsonPath(field)}')`).join(', ')})`,
-        );
-        k.storedFields = stored.map(([field]) => field);
         k.storedTops = [...new Set(stored.map(([field]) => field.split('.')[0]!))];
+        const tops = k.storedTops;
+        k.stored = stored.map(([field, col]) => {
+          const segs = field.split('.');
+          return { col, segs, bit: 1 << tops.indexOf(segs[0]!) };
+        });
+        // The values are bound from the document (storedValue), exactly what json_extract of the body gives.
+        k.insert = this.stmt(
+          `INSERT INTO "${collection}" (key, workflow, rev, body, ${k.stored.map((c) => c.col).join(', ')}) VALUES (?, ?, ?, ?${', ?'.repeat(k.stored.length)})`,
+        );
       }
       this.keyStmts.set(collection, k);
     }
     return k;
+  }
+
+  /** The update of the body and of the stored columns under the top-level fields of `touched` (KeyStatements.updateStored). */
+  private storedUpdate(collection: CollectionName, k: KeyStatements, touched: number): { stmt: Database.Statement; cols: StoredColumn[] } {
+    let u = k.updateStored.get(touched);
+    if (u === undefined) {
+      const cols = k.stored.filter((c) => (c.bit & touched) !== 0);
+      u = { stmt: this.stmt(`UPDATE "${collection}" SET rev = ?, body = ?, ${cols.map((c) => `${c.col} = ?`).join(', ')} WHERE rid = ?`), cols };
+      k.updateStored.set(touched, u);
+    }
+    return u;
   }
 
   newKey(): string {
@@ -392,8 +422,8 @@ class SqliteCore {
       this.keyStmt(collection).insert.run(key, workflow, rev, json, from, to);
     } else {
       const k = this.keyStmt(collection);
-      if (k.storedFields.length === 0) k.insert.run(key, workflow, rev, json);
-      else k.insert.run(key, workflow, rev, json, ...k.storedFields.map(() => json));
+      if (k.stored.length === 0) k.insert.run(key, workflow, rev, json);
+      else k.insert.run(key, workflow, rev, json, ...k.stored.map((c) => storedValue(body, c.segs)));
     }
     return { _key: key, _id: `${collection}/${key}`, _rev: rev, ...body };
   }
@@ -423,9 +453,20 @@ class SqliteCore {
     const rev = this.newRev();
     const json = JSON.stringify(body);
     const k = this.keyStmt(collection);
-    // A stored column is written only when the write may change its field (its index is left alone otherwise).
-    if (k.updateStored && (mode === 'replace' || k.storedTops.some((f) => f in next))) k.updateStored.run(rev, json, ...k.storedFields.map(() => json), row.rid);
-    else k.update.run(rev, json, row.rid);
+    // A stored column is written only when the write may change its field (its indexes are left alone otherwise).
+    let touched = 0;
+    if (k.stored.length > 0) {
+      if (mode === 'replace') touched = (1 << k.storedTops.length) - 1;
+      else for (let i = 0; i < k.storedTops.length; i++) if (k.storedTops[i]! in next) touched |= 1 << i;
+    }
+    if (touched === 0) k.update.run(rev, json, row.rid);
+    else {
+      const u = this.storedUpdate(collection, k, touched);
+      const args: unknown[] = [rev, json];
+      for (const c of u.cols) args.push(storedValue(body, c.segs));
+      args.push(row.rid);
+      u.stmt.run(args);
+    }
     this.remember(collection, { rid: row.rid, key, workflow: row.workflow, rev, body: json });
     return { _key: key, _id: `${collection}/${key}`, _rev: rev, ...body };
   }

@@ -142,8 +142,8 @@ describe('sqlite store query plans', () => {
   it('serves each hot query from the index made for it', () => {
     expect(planOf(/^SELECT .* FROM "jobs" WHERE key = \? AND workflow = \?$/)).toMatch(/USING INDEX sqlite_autoindex_jobs_1 \(key=\?\)/);
     // Claim probe (is any ready job small enough?) and claim read in priority order: partial indexes.
-    expect(planOf(/FROM "jobs" WHERE workflow = \? AND f_status = 'ready' AND f_gpus <= \?/)).toMatch(/USING INDEX ix_jobs_.*_claimable \(workflow=\? AND f_status=\?/);
-    expect(planOf(/FROM "jobs" WHERE workflow = \? AND f_status = 'ready' AND \+f_gpus <= \?/)).toMatch(/USING INDEX ix_jobs_workflow_f_status_f_gpus_DESC_.*_claimable \(workflow=\? AND f_status=\?\)/);
+    expect(planOf(/FROM "jobs" WHERE workflow = \? AND s_status = 'ready' AND s_gpus <= \?/)).toMatch(/USING INDEX ix_jobs_.*_claimable \(workflow=\? AND s_status=\?/);
+    expect(planOf(/FROM "jobs" WHERE workflow = \? AND s_status = 'ready' AND \+s_gpus <= \?/)).toMatch(/USING INDEX ix_jobs_workflow_s_status_s_gpus_DESC_.*_claimable \(workflow=\? AND s_status=\?\)/);
     expect(planOf(/FROM "blocks" WHERE workflow = \? AND efrom IN/)).toMatch(/USING INDEX ix_blocks_workflow_from \(workflow=\? AND efrom=\?\)/);
     expect(planOf(/FROM "blocks" WHERE workflow = \? AND eto IN/)).toMatch(/USING INDEX ix_blocks_workflow_to \(workflow=\? AND eto=\?\)/);
     expect(planOf(/FROM "returned" WHERE workflow = \? AND efrom IN \(\?\) AND eto IN/)).toMatch(/USING INDEX ix_returned_workflow_(from|to) \(workflow=\? AND e(from|to)=\?\)/);
@@ -154,11 +154,11 @@ describe('sqlite store query plans', () => {
     expect(planOf(/FROM "results" WHERE workflow = \? AND f_job_key = \? ORDER BY/)).toMatch(/USING INDEX ix_results_workflow_f_job_key_f_run_id \(workflow=\? AND f_job_key=\?\)( \| USE TEMP B-TREE FOR ORDER BY)?$/);
     expect(planOf(/^SELECT .* FROM "events" WHERE workflow = \? ORDER BY rid ASC LIMIT/)).toMatch(/^SEARCH events USING INDEX \w+ \(workflow=\?\)/);
     // Lease pass: its pages count and read the held jobs of an insertion range from (workflow, status), never every job of the range.
-    expect(planOf(/^SELECT COUNT\(\*\) AS n FROM "jobs" WHERE workflow = \? AND f_status IN \(\?, \?\) AND rid > \? AND rid <= \?$/)).toMatch(
-      /^SEARCH jobs USING (COVERING )?INDEX ix_jobs_f_status \(workflow=\? AND f_status=\? AND rowid>\? AND rowid<\?\)$/,
+    expect(planOf(/^SELECT COUNT\(\*\) AS n FROM "jobs" WHERE workflow = \? AND s_status IN \(\?, \?\) AND rid > \? AND rid <= \?$/)).toMatch(
+      /^SEARCH jobs USING (COVERING )?INDEX ix_jobs_s_status \(workflow=\? AND s_status=\? AND rowid>\? AND rowid<\?\)$/,
     );
-    expect(planOf(/FROM "jobs" WHERE workflow = \? AND f_status IN \(\?, \?\) AND rid > \? AND rid <= \? AND \(json_extract/)).toMatch(
-      /^SEARCH jobs USING INDEX ix_jobs_f_status \(workflow=\? AND f_status=\? AND rowid>\? AND rowid<\?\)$/,
+    expect(planOf(/FROM "jobs" WHERE workflow = \? AND s_status IN \(\?, \?\) AND rid > \? AND rid <= \? AND \(json_extract/)).toMatch(
+      /^SEARCH jobs USING INDEX ix_jobs_s_status \(workflow=\? AND s_status=\? AND rowid>\? AND rowid<\?\)$/,
     );
     expect(planOf(/^DELETE FROM "events" WHERE workflow = \?$/)).toMatch(/^SEARCH events USING INDEX \w+ \(workflow=\?\)$/);
     expect(planOf(/^DELETE FROM "executed" WHERE workflow = \?$/)).toMatch(/^SEARCH executed USING INDEX ix_executed_workflow_(from|to) \(workflow=\?\)$/);

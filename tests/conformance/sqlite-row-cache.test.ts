@@ -160,7 +160,8 @@ describe('sqlite stored job name column', () => {
     await s1.close();
     // The layout before: no s_name column, an index over the generated f_name; a job written by that version.
     const raw = new Database(path);
-    raw.exec(`DROP INDEX ix_jobs_s_name; ALTER TABLE jobs DROP COLUMN s_name; CREATE INDEX ix_jobs_f_name ON jobs (workflow, f_name);
+    raw.exec(`DROP INDEX ix_jobs_s_name; ALTER TABLE jobs DROP COLUMN s_name;
+      ALTER TABLE jobs ADD COLUMN f_name GENERATED ALWAYS AS (json_extract(body, '$."name"')) VIRTUAL; CREATE INDEX ix_jobs_f_name ON jobs (workflow, f_name);
       INSERT INTO jobs (key, workflow, rev, body) VALUES ('900', '7', 'r', '{"name":"two","status":"ready"}')`);
     raw.close();
     const s2 = new SqliteGraphStore({ path });
