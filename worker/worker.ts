@@ -16,7 +16,7 @@
  * Claiming ahead (Weft extension, for short jobs; ahead-queue.ts): when the median run time of
  * the last 20 jobs is under 50 ms, claims do not start the jobs; they fill a local
  * queue of claimed (submitted_pending) jobs, up to the free resources plus k times the node's CPUs
- * and memory, k = floor(50 ms / median run time) between 1 and WEFT_WORKER_CLAIM_AHEAD (default 8),
+ * and memory, k = floor(50 ms / median run time) between 1 and WEFT_WORKER_CLAIM_AHEAD (default 16),
  * so about 50 ms of work waits queued. A slot that frees starts the next queued job at
  * once, with no round trip; its start goes to the server with the next complete_jobs request
  * (reporter.ts), so a request carries the starts and completions of several jobs. A queued job
@@ -805,11 +805,11 @@ function reportsInFlight(): number {
 
 /**
  * WEFT_WORKER_CLAIM_AHEAD: at most how many nodes' worth of CPUs and memory may wait claimed ahead
- * (default 8; the depth used is aheadDepth() of the recent median run time; 0 turns claiming ahead off).
+ * (default 16; the depth used is aheadDepth() of the recent median run time; 0 turns claiming ahead off).
  */
 function claimAheadFactor(): number {
-  const n = Number(process.env['WEFT_WORKER_CLAIM_AHEAD'] ?? 8);
-  return Number.isFinite(n) && n >= 0 ? n : 8;
+  const n = Number(process.env['WEFT_WORKER_CLAIM_AHEAD'] ?? 16);
+  return Number.isFinite(n) && n >= 0 ? n : 16;
 }
 
 function positiveEnv(name: string, dflt: number): number {
