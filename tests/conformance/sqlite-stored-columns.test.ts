@@ -12,6 +12,7 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { prepareJobsForSubmission } from '../../graph/engine/claims.js';
 import { SqliteGraphStore } from '../../graph/store/index.js';
+import { STORE_LAYOUT_VERSION } from '../../graph/store/sqlite-store.js';
 import { STORED_FIELDS, jsonPath, storedValue } from '../../graph/store/sqlite-schema.js';
 
 const JOB_COLUMNS = Object.entries(STORED_FIELDS.jobs!);
@@ -184,6 +185,8 @@ describe('sqlite stored job columns', () => {
       { name: 'odd', status: true, internal: { num_gpus: 'two', num_cpus: [1], memory_bytes: null } },
     ];
     bodies.forEach((b, i) => ins.run(String(900 + i), JSON.stringify(b), JSON.stringify(b)));
+    // A file of a version before the layout mark (PRAGMA user_version, see STORE_LAYOUT_VERSION).
+    raw.pragma('user_version = 0');
     raw.close();
 
     const s2 = new SqliteGraphStore({ path });
@@ -211,8 +214,9 @@ describe('sqlite stored job columns', () => {
       const got = (await prepareJobsForSubmission(s2, '7', worker, { limit: 4 })).jobs.map((j) => j.name);
       expect(got).toEqual(['small']);
       expect(mismatches(db)).toEqual([]);
-      // A job written without the columns (by the older version, after this one) gets their values at the next open.
-      db.exec(`UPDATE jobs SET s_status = NULL, s_cpus = NULL WHERE key = '900'`);
+      // The file is marked as filled for this layout: the next open does not scan the tables again
+      // (an older version cannot write to it any more: its generated columns are gone).
+      expect(db.pragma('user_version', { simple: true })).toBe(STORE_LAYOUT_VERSION);
     } finally {
       await s2.close();
     }
@@ -220,6 +224,7 @@ describe('sqlite stored job columns', () => {
     await s3.open();
     try {
       expect(mismatches(s3.database)).toEqual([]);
+      expect(s3.database.pragma('user_version', { simple: true })).toBe(STORE_LAYOUT_VERSION);
       expect((await s3.find('jobs', '7', { where: { status: 'ready' } })).items.map((d) => d.name)).toEqual(['big', 'gpu']);
     } finally {
       await s3.close();
