@@ -80,6 +80,16 @@ const EXTRA_INDEXES: Partial<Record<CollectionName, readonly (readonly string[])
 };
 
 /**
+ * The job fields the engine queries by. The SQLite adapter keeps them in plain columns
+ * (STORED_FIELDS, not HOT_FIELDS), a choice of its own storage; here each gets its index as before.
+ */
+const JOB_QUERIED_FIELDS = ['status', 'name', 'internal.num_gpus', 'internal.runtime_seconds', 'internal.memory_bytes', 'internal.scheduler_config_id'];
+
+function queriedFields(name: CollectionName): readonly string[] {
+  return name === 'jobs' ? JOB_QUERIED_FIELDS : Object.keys(HOT_FIELDS[name] ?? {});
+}
+
+/**
  * Persistent indexes: per-workflow collections get (workflow, weft_seq) for listing in insertion
  * order and (workflow, field) for each hot field; global collections get (field) and (weft_seq).
  * Edge collections' `_from`/`_to` lookups use ArangoDB's built-in edge index.
@@ -93,7 +103,7 @@ export function indexPlan(): IndexPlan[] {
       out.push({ collection: plan.name, name: `weft_${all.join('_').replace(/\./g, '_')}`, fields: all });
     };
     add([SEQ_ATTR]);
-    for (const field of Object.keys(HOT_FIELDS[plan.name] ?? {})) add([field]);
+    for (const field of queriedFields(plan.name)) add([field]);
     for (const fields of EXTRA_INDEXES[plan.name] ?? []) add(fields);
   }
   return out;
