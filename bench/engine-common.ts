@@ -67,8 +67,8 @@ export async function startServerProcess(extraArgs: string[] = []): Promise<Serv
   const dir = mkdtempSync(join(tmpdir(), 'weft-bench-'));
   // WEFT_BENCH_PROF=DIR: write a V8 CPU profile of the server there (open it in Chrome DevTools).
   // --cpu-prof profiles the main thread, so the server runs there, with the young generation its
-  // thread would have had (server/thread.ts: 192 MiB = 3 x 64 MiB semi-spaces).
-  const prof = process.env.WEFT_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.WEFT_BENCH_PROF}`, '--max-semi-space-size=64'] : [];
+  // thread would have had (server/thread.ts: 96 MiB = 3 x 32 MiB semi-spaces).
+  const prof = process.env.WEFT_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.WEFT_BENCH_PROF}`, '--max-semi-space-size=32'] : [];
   // WEFT_BENCH_NODE_ARGS: extra node options for the server (e.g. --trace-gc); WEFT_BENCH_SERVER_OUT=FILE: its stdout, appended.
   const nodeArgs = process.env.WEFT_BENCH_NODE_ARGS ? process.env.WEFT_BENCH_NODE_ARGS.split(' ').filter((a) => a !== '') : [];
   const args = [...prof, ...nodeArgs, CLI, 'server', '--port', '0', '--db', join(dir, 'weft.db'), '--log-level', 'warn', '--lease-timeout-seconds', '86400', ...extraArgs];

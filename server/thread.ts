@@ -22,7 +22,7 @@ import { startServer, type RunningServer } from './main.js';
 import type { ResolveConfigOptions } from './config.js';
 
 /** The young generation of the server thread, MiB: three semi-spaces' worth (V8 sizes it 3 x semi-space). */
-export const SERVER_YOUNG_GENERATION_MB = 192;
+export const SERVER_YOUNG_GENERATION_MB = 96;
 
 type Flags = NonNullable<ResolveConfigOptions['flags']>;
 
