@@ -16,7 +16,7 @@ import type { ResolvedServerConfig } from './config.js';
 import { bodyError, errorMiddleware, notFoundMiddleware } from './errors.js';
 import { fastPathHandler } from './fast-path.js';
 import { buildOpenApiDocument } from './openapi.js';
-import { lazyRequestLogger, logRequestEnd, requestIdFor } from './request-context.js';
+import { RequestState, lazyRequestLogger, logRequestEnd, requestIdFor } from './request-context.js';
 import { registerAllRoutes } from './routes/index.js';
 import { WEFT_VERSION } from './version.js';
 
@@ -66,7 +66,7 @@ export function createApp(opts: CreateAppOptions): WeftApp {
     const started = process.hrtime.bigint();
     const reqId = requestIdFor(ctx.req.headers['x-request-id']);
     const log = lazyRequestLogger(logger, reqId);
-    Object.defineProperty(ctx.state, 'log', { get: log, enumerable: true, configurable: true });
+    ctx.state = new RequestState(log);
     ctx.set('X-Request-Id', reqId);
     await next();
     logRequestEnd(logger, log, started, ctx.method, ctx.url, ctx.status);

@@ -30,7 +30,7 @@ import type { Logger } from 'pino';
 import type { ApiRouter, FastMatch } from './api-router.js';
 import { readBody } from './body.js';
 import { bodyError, errorAnswer, routeNotFound } from './errors.js';
-import { lazyRequestLogger, logRequestEnd, requestIdFor } from './request-context.js';
+import { RequestState, lazyRequestLogger, logRequestEnd, requestIdFor } from './request-context.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -215,7 +215,7 @@ function isJsonBody(value: unknown): boolean {
  * the route to declare with `koa: true`.
  */
 function standInContext(method: string, url: string, path: string, body: unknown, log: () => Logger, found: FastMatch): Context {
-  const known: Record<string, unknown> = { method, url, path, params: found.params, request: { body }, state: new StandInState(log) };
+  const known: Record<string, unknown> = { method, url, path, params: found.params, request: { body }, state: new RequestState(log) };
   return new Proxy(known, {
     get(target, prop) {
       if (typeof prop !== 'string' || prop === 'then' || prop in target) return Reflect.get(target, prop) as unknown;
@@ -225,15 +225,6 @@ function standInContext(method: string, url: string, path: string, body: unknown
       throw new Error(`${found.route.spec.method.toUpperCase()} ${found.route.spec.path} sets ctx.${String(prop)}, which the fast path does not have: declare the route with koa: true`);
     },
   }) as unknown as Context;
-}
-
-/** `ctx.state` on the fast path: `log`, by a getter on the prototype (see HandlerRequest in api-router.ts for why not an object literal's). */
-class StandInState {
-  constructor(private readonly logger: () => Logger) {}
-
-  get log(): Logger {
-    return this.logger();
-  }
 }
 
 /** The body as text, as co-body makes it of raw-body's bytes: UTF-8 with a leading BOM dropped. */

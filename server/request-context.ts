@@ -37,3 +37,17 @@ export function logRequestEnd(logger: Logger, log: () => Logger, started: bigint
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   log().debug({ method, url, status, ms }, 'request');
 }
+
+/**
+ * `ctx.state` of a request on either path: `log`, the request's lazy child logger, by a getter on
+ * this class's prototype. Not an accessor defined on each request's object (an object literal's
+ * getter or Object.defineProperty): in V8 those kept every request's objects alive through the
+ * young generation's collections, and so promoted them (see HandlerRequest in api-router.ts).
+ */
+export class RequestState {
+  constructor(private readonly logger: () => Logger) {}
+
+  get log(): Logger {
+    return this.logger();
+  }
+}

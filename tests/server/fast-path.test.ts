@@ -135,7 +135,7 @@ function addTestRoutes(app: WeftApp): void {
   app.api.route({ method: 'get', path: '/test/request-shape', summary: 'what a handler receives' }, (req) => {
     const own = (o: object): string[] => Object.entries(Object.getOwnPropertyDescriptors(o)).filter(([, d]) => d.get !== undefined).map(([k]) => k);
     const state = req.ctx.state as { log?: unknown };
-    return { ownAccessors: own(req), logs: typeof req.log.info, stateLogs: typeof (state.log as { info?: unknown }).info };
+    return { ownAccessors: own(req), stateAccessors: own(state), logs: typeof req.log.info, stateLogs: typeof (state.log as { info?: unknown }).info };
   });
   app.api.route({ method: 'get', path: '/test/misdeclared', summary: 'reads a header without koa: true' }, ({ ctx }) => ({ agent: ctx.get('x-test') }));
 }
@@ -307,7 +307,7 @@ describe('fast path and Koa answer the same', () => {
     await same({ method: 'POST', path: '/test/raw', ...json({ a: [1, { b: null }] }) }, { fast: true });
     await same({ method: 'POST', path: '/test/raw' }, { fast: true });
     const shape = await same({ method: 'GET', path: '/test/request-shape' }, { fast: true });
-    expect(JSON.parse(shape.body)).toEqual({ ownAccessors: [], logs: 'function', stateLogs: 'function' });
+    expect(JSON.parse(shape.body)).toEqual({ ownAccessors: [], stateAccessors: [], logs: 'function', stateLogs: 'function' });
     const header = await same({ method: 'GET', path: '/test/header', headers: { 'x-test': 'yes' } }, { fast: false });
     expect(JSON.parse(header.body)).toEqual({ agent: 'yes' });
     // A route that reads the Koa context without declaring it is a clear 500 on the fast path.
