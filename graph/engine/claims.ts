@@ -50,6 +50,14 @@ export interface ClaimOptions {
   computeNodeKey?: string;
   /** Start each claimed job too (as start_job with this run_id); needs computeNodeKey. */
   startRunId?: number;
+  /**
+   * The caller's existence checks (the route's 404s for the workflow and the compute node), run
+   * first inside the claim's transaction, before the worker's time_limit is checked (the order
+   * the checks had when the route made them before calling): inside it they read from the
+   * transaction group's row cache, which a read made before it misses (the workflow and the node
+   * are read by every claim of the group).
+   */
+  precheck?: (tx: GraphStore) => Promise<void>;
 }
 
 export interface ClaimResult {
@@ -208,15 +216,21 @@ export function claimTimeLimit(resources: WorkerResourcesInput, path: (string | 
 /**
  * `POST /workflows/{key}/prepare_jobs_for_submission`: the ready jobs that fit the worker, packed
  * greedily in sort order (claims-packing.ts), marked `submitted_pending`, in one transaction.
- * A bad `time_limit` is VALIDATION_FAILED before anything is read.
+ * A bad `time_limit` is VALIDATION_FAILED before anything is read (with `precheck`: after it).
  */
 export async function prepareJobsForSubmission(store: GraphStore, workflow: string, resources: WorkerResourcesInput, opts: ClaimOptions = {}): Promise<ClaimResult> {
-  const seconds = claimTimeLimit(resources);
+  const budgetOf = (): PackingBudget => new PackingBudget(capacityOf(resources, claimTimeLimit(resources), schedulerIdsOf(resources.scheduler_config_id)));
   const method = opts.sortMethod ?? 'gpus_runtime_memory';
   const limit = opts.limit ?? DEFAULT_LIMIT;
-  const budget = new PackingBudget(capacityOf(resources, seconds, schedulerIdsOf(resources.scheduler_config_id)));
+  const precheck = opts.precheck;
+  const checked = precheck ? undefined : budgetOf();
 
   return store.transaction(async (tx) => {
+    let budget: PackingBudget;
+    if (precheck) {
+      await precheck(tx);
+      budget = budgetOf();
+    } else budget = checked!;
     const { canceled, starter } = await claimContext(tx, workflow, opts.computeNodeKey, opts.startRunId);
     if (canceled) return { jobs: [], reason: CANCELED_REASON };
     let statuses: readonly string[] = CLAIMABLE_STATUSES;

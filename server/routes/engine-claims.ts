@@ -83,9 +83,11 @@ export function registerEngineClaimsRoutes(api: ApiRouter): void {
     },
     async ({ deps, params, query, body }) => {
       checkStartQuery(query);
-      await requireWorkflow(deps.store, params.key);
-      await requireComputeNode(deps.store, params.key, query.compute_node_key);
       return prepareJobsForSubmission(deps.store, params.key, body, {
+        precheck: async (tx) => {
+          await requireWorkflow(tx, params.key);
+          await requireComputeNode(tx, params.key, query.compute_node_key);
+        },
         ...(query.sort_method ? { sortMethod: query.sort_method } : {}),
         ...(query.limit ? { limit: query.limit } : {}),
         ...(query.compute_node_key ? { computeNodeKey: query.compute_node_key } : {}),
