@@ -58,9 +58,10 @@ const CASES: Case[] = [
   v('edges list does not sort', 'GET', () => `/workflows/${W}/edges/blocks?sort_by=_from`, undefined, 'sort_by'),
   v('query on a route without any', 'GET', () => '/ping?verbose=1', undefined, 'verbose'),
   // Path parameters
-  v('document id of another collection', 'GET', () => `${jobs()}/${encodeURIComponent(`files/${F._key}`)}`, undefined, 'key'),
-  v('workflow key with a space', 'GET', () => '/workflows/bad%20key', undefined, 'key'),
-  v('workflow param is an id of another collection', 'GET', () => `/workflows/${encodeURIComponent(`jobs/${W}`)}/jobs`, undefined, 'workflow'),
+  // The message says which rule failed (a key or id of the wrong collection stops there).
+  { ...v('document id of another collection', 'GET', () => `${jobs()}/${encodeURIComponent(`files/${F._key}`)}`, undefined, 'key'), names: () => 'key: must be a jobs key or id, not an id in files' },
+  { ...v('workflow key with a space', 'GET', () => '/workflows/bad%20key', undefined, 'key'), names: () => 'key: is not a valid document key' },
+  { ...v('workflow param is an id of another collection', 'GET', () => `/workflows/${encodeURIComponent(`jobs/${W}`)}/jobs`, undefined, 'workflow'), names: () => 'workflow: must be a workflows key or id, not an id in jobs' },
   // Bodies: jobs
   v('job without command', 'POST', jobs, () => ({ name: 'x' }), 'command'),
   v('job command not a string', 'POST', jobs, () => ({ command: 5 }), 'command'),
