@@ -21,6 +21,7 @@ const RUNS: { file: string; args: string[] }[] = [
   { file: 'engine-claims.js', args: [] },
   { file: 'views.js', args: [] },
   { file: 'worker.js', args: [] },
+  { file: 'promotion.js', args: [] },
 ];
 if (process.argv.includes('--with-1m')) RUNS.push({ file: 'engine-create.js', args: ['--jobs', '1000000'] });
 
