@@ -3,8 +3,7 @@
  * Every option can also come from a WEFT_* variable or the config file (flag wins).
  */
 import { Command, Option } from 'commander';
-import { ENV_VARS } from '../../server/index.js';
-import { runServerCommand } from '../../server/thread.js';
+import { ENV_VARS } from '../../server/config.js';
 
 interface ServerFlags {
   host?: string;
@@ -47,6 +46,8 @@ export function registerServerCommand(program: Command): void {
     .addOption(opt('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)', 'logLevel'))
     .action(async (flags: ServerFlags) => {
       // In a worker thread with a larger young generation (server/thread.ts); WEFT_SERVER_THREAD=0: on this one.
+      // Loaded here, not at the top: every other command would pay for loading the server (~0.3 s).
+      const { runServerCommand } = await import('../../server/thread.js');
       const server = await runServerCommand({ ...flags });
       process.stdout.write(`weft server listening on ${server.url} (store: ${server.where}); Ctrl-C to stop\n`);
     });
