@@ -8,6 +8,9 @@
  * Protocol: the worker writes four NUL-terminated fields per job on the launcher's stdin (id,
  * stdout path, stderr path, script); the launcher answers `S <id> <pid>` once the job runs and
  * `E <id> <status>` when it ends (one short line each, so concurrent writes never interleave).
+ * Its first line is `R` (ready): it checked what it needs (python: a bash started the way jobs
+ * are; perl: POSIX; bash: `setsid -w`); without it, it exits instead, and JobLauncher.open tries
+ * the next kind, so nothing is probed beforehand on the worker's event loop.
  * The job runs as `bash -c <script>` in its own session and process group, with the pid the
  * launcher reports. No `setpriv --pdeathsig` here: the job's parent is the launcher, not the
  * worker, so it would not fire when the worker dies; the python and perl launchers kill the job
@@ -73,11 +76,6 @@ export function launcherKinds(): LauncherKind[] {
   return out;
 }
 
-/** Whether any launcher runs here; elsewhere jobs are spawned directly. */
-export function launcherUsable(): boolean {
-  return launcherKind() !== null;
-}
-
 // SIGCHLD is handled without SA_RESTART, so a wait in select() returns (EINTR) and perl runs the
 // (deferred) handler, which keeps $! for that check; the handler runs between statements, never
 // inside a print. SIGCHLD is blocked while the main loop records a job or prints, so the
@@ -106,6 +104,8 @@ my $append = POSIX::O_WRONLY() | POSIX::O_APPEND() | POSIX::O_CREAT();
 my $bash = 'bash';
 for my $d (split /:/, ($ENV{PATH} // '')) { my $p = ($d eq '' ? '.' : $d) . '/bash'; if (-f $p && -x _) { $bash = $p; last; } }
 my %id_of; my %s_due;
+# Ready: POSIX and Time::HiRes loaded (a perl without them died before this line).
+print "R\\n";
 my $orderly = 0;
 my $chld = POSIX::SigSet->new(POSIX::SIGCHLD());
 sub ended { my ($p, $s) = @_; my $id = delete $id_of{$p}; return unless defined $id;
@@ -196,6 +196,18 @@ def find_bash():
     return None
 BASH = find_bash()
 
+def usable():
+    # What launch() uses, once (python 3.8+ with posix_spawn's setsid, setsigdef and file actions):
+    # a bash that exits 0 under them.
+    try:
+        pid = os.posix_spawn(BASH, [b'bash', b'-c', b'exit 0'], ENV, setsid=True, setsigdef=(signal.SIGPIPE,),
+            file_actions=[(os.POSIX_SPAWN_DUP2, NULL, 0), (os.POSIX_SPAWN_OPEN, 1, '/dev/null', os.O_WRONLY, 0)])
+        return os.waitpid(pid, 0)[1] == 0
+    except Exception:
+        return False
+if BASH is None or not usable():
+    sys.exit(3)
+
 def out(data):
     # All of it (a signal can cut a write to a pipe short); a dead worker's pipe (EPIPE) is ignored.
     try:
@@ -255,6 +267,7 @@ def launch(jid, path_out, path_err, script):
     id_of[pid] = jid
     s_due[pid] = time.monotonic() + S_DELAY
 
+out(b'R\\n')
 buf = b''
 fields = []
 while True:
@@ -299,6 +312,8 @@ while id_of:
 
 const BASH_SCRIPT = `
 set +m
+setsid -w bash -c : </dev/null >/dev/null 2>&1 || exit 3
+printf 'R\\n'
 while IFS= read -r -d '' id && IFS= read -r -d '' out && IFS= read -r -d '' err && IFS= read -r -d '' script; do
   {
     setsid -w bash -c "$script" </dev/null >>"$out" 2>>"$err" &
@@ -310,6 +325,9 @@ while IFS= read -r -d '' id && IFS= read -r -d '' out && IFS= read -r -d '' err 
 done
 wait
 `;
+
+/** How long open() waits for a launcher's ready line before it tries the next kind. */
+const READY_TIMEOUT_MS = 10_000;
 
 interface Pending {
   onStart: (pid: number) => void;
@@ -323,6 +341,9 @@ export class JobLauncher {
   private readonly pending = new Map<string, Pending>();
   private seq = 0;
   private dead = false;
+  /** Settles once the launcher printed its ready line (true) or exited before it (false). */
+  private ready: Promise<boolean> = Promise.resolve(false);
+  private onReady: (ok: boolean) => void = () => {};
 
   /**
    * Whether this launcher kills its jobs' process groups when the worker dies, and a job's group
@@ -330,18 +351,47 @@ export class JobLauncher {
    */
   reapsOrphans = false;
 
-  /** Start the launcher with the environment every job starts from. */
+  /** Start the launcher with the environment every job starts from (`ready` settles once it answered or died). */
   start(env: NodeJS.ProcessEnv, as: LauncherKind = launcherKind() ?? 'bash'): void {
     const [file, args] = as === 'python' ? ['python3', [...PYTHON_ARGS, '-c', PYTHON_SCRIPT]] : as === 'perl' ? ['perl', ['-e', PERL_SCRIPT]] : ['bash', ['-c', BASH_SCRIPT]];
     this.reapsOrphans = as !== 'bash';
-    this.child = spawn(file, args, { env, stdio: ['pipe', 'pipe', 'inherit'], detached: this.reapsOrphans });
-    this.child.stdout!.setEncoding('utf8');
-    this.child.stdout!.on('data', (chunk: string) => this.onData(chunk));
-    this.child.stdin!.on('error', () => {
+    this.dead = false;
+    this.buf = '';
+    this.ready = new Promise<boolean>((resolve) => (this.onReady = resolve));
+    const child = spawn(file, args, { env, stdio: ['pipe', 'pipe', 'inherit'], detached: this.reapsOrphans });
+    this.child = child;
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (chunk: string) => this.onData(chunk));
+    child.stdin!.on('error', () => {
       /* handled by exit */
     });
-    this.child.once('exit', () => this.onDead());
-    this.child.once('error', () => this.onDead());
+    child.once('exit', () => this.onDead(child));
+    child.once('error', () => this.onDead(child));
+  }
+
+  /**
+   * Start the first launcher that runs here (python, perl, bash; WEFT_JOB_LAUNCHER=kind|direct
+   * picks one) and resolve with its kind once it said it is ready, or null when none did (jobs are
+   * then spawned directly). Each launcher checks what it needs itself and exits if it lacks it, so
+   * nothing is probed beforehand: the worker starts it while it sets up (python takes ~70 ms to
+   * start here; the probe that ran before it took as long again, on the event loop).
+   */
+  async open(env: NodeJS.ProcessEnv): Promise<LauncherKind | null> {
+    const forced = process.env['WEFT_JOB_LAUNCHER'];
+    if (forced === 'direct') return null;
+    const order: LauncherKind[] = forced === 'python' || forced === 'perl' || forced === 'bash' ? [forced] : ['python', 'perl', 'bash'];
+    for (const as of order) {
+      this.start(env, as);
+      // One that neither answers nor exits (a stuck interpreter) is given up on after READY_TIMEOUT_MS.
+      const child = this.child!;
+      const timer = setTimeout(() => child.kill('SIGKILL'), READY_TIMEOUT_MS);
+      const ok = await this.ready;
+      clearTimeout(timer);
+      if (ok) return as;
+    }
+    this.child = undefined;
+    this.reapsOrphans = false;
+    return null;
   }
 
   get alive(): boolean {
@@ -388,6 +438,10 @@ export class JobLauncher {
       const line = this.buf.slice(0, nl);
       this.buf = this.buf.slice(nl + 1);
       const [kind, id, value] = line.split(' ');
+      if (kind === 'R') {
+        this.onReady(true);
+        continue;
+      }
       const p = this.pending.get(id ?? '');
       if (!p) continue;
       if (kind === 'S') p.onStart(Number(value));
@@ -399,8 +453,10 @@ export class JobLauncher {
   }
 
   /** The launcher died (killed from outside): its jobs' ends can no longer be seen; report them killed. */
-  private onDead(): void {
+  private onDead(child: ChildProcess): void {
+    if (child !== this.child) return; // one that open() gave up on
     this.dead = true;
+    this.onReady(false);
     for (const p of this.pending.values()) p.onExit(128 + 9, false);
     this.pending.clear();
   }

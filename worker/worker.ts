@@ -39,7 +39,7 @@ import { JobProcess, type JobExit } from './job-process.js';
 import { createWorkerLogger } from './log.js';
 import type { StopReason, WorkerOptions, WorkerSummary } from './options.js';
 import { ProcessTreeSampler } from './process-tree.js';
-import { JobLauncher, launcherUsable } from './launcher.js';
+import { JobLauncher } from './launcher.js';
 import { OrphanReaper } from './reaper.js';
 import { detectResources, type DetectedResources } from './resources.js';
 import { Reporter, type PendingStart } from './reporter.js';
@@ -194,51 +194,60 @@ export class Worker {
     const status = await this.client.getWorkflowStatus(this.workflow, first);
     this.runId = status.run_id;
     if (!(this.runId > 0)) throw new Error(`workflow ${this.workflow} has not been started (run_id ${this.runId}); start it first (weft workflows start ${this.workflow})`);
-    this.config = (await this.client.request('GET', `/workflows/${encodeURIComponent(this.workflow)}/config`, first)) as Doc;
-    const retryMinutes = this.o.retryMinutes ?? numberOr(this.config['compute_node_wait_for_healthy_database_minutes'], 20);
-    this.client = new WeftClient(this.client.baseUrl, {
-      retryMinutes,
-      onRetry: (i) => this.log.warn({ attempt: i.attempt, delayMs: i.delayMs, path: i.path }, `server unreachable, retrying: ${i.error.message}`),
-    });
-    this.res = await detectResources({
-      ...(this.o.numCpus !== undefined ? { numCpus: this.o.numCpus } : {}),
-      ...(this.o.memoryGb !== undefined ? { memoryGb: this.o.memoryGb } : {}),
-      ...(this.o.numGpus !== undefined ? { numGpus: this.o.numGpus } : {}),
-      ...(this.o.timeLimit !== undefined ? { timeLimit: this.o.timeLimit } : {}),
-      ...(this.o.endTime !== undefined ? { endTime: this.o.endTime } : {}),
-    }, { env: this.o.env ?? process.env });
-    const bufferMs = numberOr(this.config['compute_node_expiration_buffer_seconds'], 120) * 1000;
-    const ends = [this.res.allocationEndMs === null ? null : this.res.allocationEndMs - bufferMs, this.res.timeLimitEndMs].filter((x): x is number => x !== null);
-    this.endMs = ends.length > 0 ? Math.min(...ends) : null;
-    this.gpus = new GpuPool(this.res.gpuIds);
-    this.freeCpus = this.res.numCpus;
-    this.freeMemoryBytes = this.res.memoryGb * GIB;
-    mkdirSync(join(this.outputDir, 'job-stdio'), { recursive: true });
     this.baseEnv = { ...(this.o.env ?? process.env), WEFT_WORKFLOW_KEY: this.workflow, WEFT_URL: this.client.baseUrl, WEFT_RUN_ID: String(this.runId) };
+    // The launcher starts while the rest is set up (its interpreter takes tens of ms to start).
+    const launcherOpened = this.o.launcher !== 'spawn' ? this.launcher.open(this.baseEnv) : Promise.resolve(null);
+    try {
+      this.config = (await this.client.request('GET', `/workflows/${encodeURIComponent(this.workflow)}/config`, first)) as Doc;
+      const retryMinutes = this.o.retryMinutes ?? numberOr(this.config['compute_node_wait_for_healthy_database_minutes'], 20);
+      this.client = new WeftClient(this.client.baseUrl, {
+        retryMinutes,
+        onRetry: (i) => this.log.warn({ attempt: i.attempt, delayMs: i.delayMs, path: i.path }, `server unreachable, retrying: ${i.error.message}`),
+      });
+      this.res = await detectResources({
+        ...(this.o.numCpus !== undefined ? { numCpus: this.o.numCpus } : {}),
+        ...(this.o.memoryGb !== undefined ? { memoryGb: this.o.memoryGb } : {}),
+        ...(this.o.numGpus !== undefined ? { numGpus: this.o.numGpus } : {}),
+        ...(this.o.timeLimit !== undefined ? { timeLimit: this.o.timeLimit } : {}),
+        ...(this.o.endTime !== undefined ? { endTime: this.o.endTime } : {}),
+      }, { env: this.o.env ?? process.env });
+      const bufferMs = numberOr(this.config['compute_node_expiration_buffer_seconds'], 120) * 1000;
+      const ends = [this.res.allocationEndMs === null ? null : this.res.allocationEndMs - bufferMs, this.res.timeLimitEndMs].filter((x): x is number => x !== null);
+      this.endMs = ends.length > 0 ? Math.min(...ends) : null;
+      this.gpus = new GpuPool(this.res.gpuIds);
+      this.freeCpus = this.res.numCpus;
+      this.freeMemoryBytes = this.res.memoryGb * GIB;
+      mkdirSync(join(this.outputDir, 'job-stdio'), { recursive: true });
 
-    const env = this.o.env ?? process.env;
-    this.node = new ComputeNodeRecord(this.client, this.workflow, this.log);
-    this.nodeKey = await this.node.register(this.resourcesDoc(this.res.numCpus, this.res.memoryGb, this.res.gpuIds.length), {
-      hpc_type: env['SLURM_JOB_ID'] ? 'slurm' : 'local',
-      scheduler_config_id: this.o.schedulerConfigId ?? '',
-      scheduled_compute_node_key: this.o.scheduledComputeNodeKey ?? null,
-      ...(env['SLURM_JOB_ID'] ? { slurm_job_id: env['SLURM_JOB_ID'], slurm_node_list: env['SLURM_JOB_NODELIST'] ?? null } : {}),
-      end_time: this.endMs === null ? null : new Date(this.endMs).toISOString(),
-      sources: this.res.sources,
-    });
-    this.outputs = await loadDeclaredOutputs(this.client, this.workflow);
-    this.reporter = new Reporter({
-      client: this.client,
-      workflow: this.workflow,
-      nodeKey: this.nodeKey,
-      log: this.log,
-      onSettled: () => this.wake(),
-      claimFor: () => this.claimWithCompletions(),
-      onClaimed: (claim, jobs) => this.onPiggybackClaim(claim, jobs),
-      maxInFlight: reportsInFlight(),
-      holdBatch: (pending) => this.holdReports(pending),
-    });
-    if (this.o.launcher !== 'spawn' && launcherUsable()) this.launcher.start(this.baseEnv);
+      const env = this.o.env ?? process.env;
+      this.node = new ComputeNodeRecord(this.client, this.workflow, this.log);
+      this.nodeKey = await this.node.register(this.resourcesDoc(this.res.numCpus, this.res.memoryGb, this.res.gpuIds.length), {
+        hpc_type: env['SLURM_JOB_ID'] ? 'slurm' : 'local',
+        scheduler_config_id: this.o.schedulerConfigId ?? '',
+        scheduled_compute_node_key: this.o.scheduledComputeNodeKey ?? null,
+        ...(env['SLURM_JOB_ID'] ? { slurm_job_id: env['SLURM_JOB_ID'], slurm_node_list: env['SLURM_JOB_NODELIST'] ?? null } : {}),
+        end_time: this.endMs === null ? null : new Date(this.endMs).toISOString(),
+        sources: this.res.sources,
+      });
+      this.outputs = await loadDeclaredOutputs(this.client, this.workflow);
+      this.reporter = new Reporter({
+        client: this.client,
+        workflow: this.workflow,
+        nodeKey: this.nodeKey,
+        log: this.log,
+        onSettled: () => this.wake(),
+        claimFor: () => this.claimWithCompletions(),
+        onClaimed: (claim, jobs) => this.onPiggybackClaim(claim, jobs),
+        maxInFlight: reportsInFlight(),
+        holdBatch: (pending) => this.holdReports(pending),
+      });
+      await launcherOpened;
+    } catch (err) {
+      // Set-up failed: the launcher goes too (run() tears down only what set up).
+      await launcherOpened;
+      await this.launcher.stop();
+      throw err;
+    }
     // The perl launcher kills its jobs when the worker dies; otherwise the reaper process does.
     if (!this.launcher.reapsOrphans) this.reaper.start();
     this.node.startHeartbeat(this.heartbeatMs);

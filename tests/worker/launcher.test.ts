@@ -5,7 +5,8 @@
  * the end of stdin without the orderly-stop record (the worker died) kills the running jobs,
  * while an orderly stop waits for them.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -107,5 +108,75 @@ describe.each(kinds)('JobLauncher (%s)', (kind) => {
     await l.stop();
     expect((await p.exited).returnCode).toBe(0);
     expect(readFileSync(stdioPaths(dir, 'wf', `${kind}-orderly`, 1).stdout, 'utf8')).toBe('finished\n');
+  });
+});
+
+/**
+ * open(): the first launcher that says it is ready, with nothing probed beforehand. Each one
+ * checks what it needs and exits without it; on a PATH that lacks an interpreter the next kind
+ * is tried, and with none the worker spawns jobs itself.
+ */
+describe('JobLauncher.open picks the first launcher that runs', () => {
+  const opened: JobLauncher[] = [];
+  afterAll(async () => {
+    for (const l of opened) await l.stop();
+  });
+  /** A PATH with only these commands (symlinks to where they are here). */
+  function pathWith(names: string[]): string {
+    const bin = mkdtempSync(join(dir, 'bin-'));
+    for (const name of names) {
+      const real = execFileSync('bash', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim();
+      symlinkSync(real, join(bin, name));
+    }
+    return bin;
+  }
+  async function open(env: NodeJS.ProcessEnv): Promise<{ l: JobLauncher; kind: LauncherKind | null }> {
+    const l = new JobLauncher();
+    opened.push(l);
+    return { l, kind: await l.open(env) };
+  }
+
+  it.runIf(kinds.length > 0)('the preferred kind here, and it runs jobs', async () => {
+    const { l, kind } = await open(process.env);
+    expect(kind).toBe(kinds[0]);
+    expect(l.alive).toBe(true);
+    const p = new JobProcess({ workflow: 'wf', jobKey: 'open-1', runId: 1, command: 'echo "$WEFT_JOB_KEY"', outputDir: dir, env: process.env, launcher: l, jobEnv: { WEFT_JOB_KEY: 'open-1' } });
+    expect((await p.exited).returnCode).toBe(0);
+    expect(readFileSync(stdioPaths(dir, 'wf', 'open-1', 1).stdout, 'utf8')).toBe('open-1\n');
+  });
+
+  it.runIf(kinds.includes('perl'))('no python on the PATH: perl', async () => {
+    const { l, kind } = await open({ ...process.env, PATH: pathWith(['bash', 'perl', 'setsid']) });
+    expect(kind).toBe('perl');
+    expect(l.reapsOrphans).toBe(true);
+    expect((await new JobProcess({ workflow: 'wf', jobKey: 'open-perl', runId: 1, command: 'exit 4', outputDir: dir, env: process.env, launcher: l }).exited).returnCode).toBe(4);
+  });
+
+  it.runIf(kinds.includes('bash'))('neither python nor perl: the bash launcher (and the worker reaps orphans itself)', async () => {
+    const { l, kind } = await open({ ...process.env, PATH: pathWith(['bash', 'setsid']) });
+    expect(kind).toBe('bash');
+    expect(l.reapsOrphans).toBe(false);
+    expect((await new JobProcess({ workflow: 'wf', jobKey: 'open-bash', runId: 1, command: 'exit 5', outputDir: dir, env: process.env, launcher: l }).exited).returnCode).toBe(5);
+  });
+
+  it('none runs: null, and launches report 127 (the worker then spawns jobs itself)', async () => {
+    const { l, kind } = await open({ ...process.env, PATH: pathWith([]) });
+    expect(kind).toBeNull();
+    expect(l.alive).toBe(false);
+  });
+
+  it('WEFT_JOB_LAUNCHER picks one (direct: none)', async () => {
+    const saved = process.env['WEFT_JOB_LAUNCHER'];
+    try {
+      process.env['WEFT_JOB_LAUNCHER'] = 'direct';
+      expect((await open(process.env)).kind).toBeNull();
+      if (kinds.includes('perl')) {
+        process.env['WEFT_JOB_LAUNCHER'] = 'perl';
+        expect((await open(process.env)).kind).toBe('perl');
+      }
+    } finally {
+      if (saved === undefined) delete process.env['WEFT_JOB_LAUNCHER'];
+      else process.env['WEFT_JOB_LAUNCHER'] = saved;
+    }
   });
 });
