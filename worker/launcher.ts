@@ -174,6 +174,9 @@ while (%id_of) { my $p = waitpid(-1, 0); last if $p <= 0; ended($p, $?); }
 // the defaults back (setsigdef).
 const PYTHON_SCRIPT = `
 import os, select, signal, sys, time
+# Before anything an older python lacks (RHEL 8's python3 is 3.6): exit quietly, perl is next.
+if sys.version_info < (3, 8) or not hasattr(os, 'posix_spawn'):
+    sys.exit(3)
 S_DELAY = 0.05
 NULL = os.open('/dev/null', os.O_RDONLY)
 APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT
