@@ -14,7 +14,7 @@ type Register = (program: Command) => void;
 /**
  * The command families, by the names (and aliases) that select them. Each is loaded when it is
  * used: `weft worker` does not load the server, the schedulers or the spec parsers (the server
- * alone took ~0.3 s to load, which every command paid: `weft --help` 0.34 s -> 0.2 s, a worker
+ * alone took ~0.3 s to load, which every command paid: `weft worker --help` 0.35 s -> 0.13 s, a worker
  * started 0.3 s sooner). Help and unknown commands load them all.
  */
 const COMMANDS: readonly { names: readonly string[]; load: () => Promise<Register> }[] = [

@@ -35,45 +35,18 @@ export type LauncherKind = 'python' | 'perl' | 'bash';
 
 /** python3 -I (no PYTHON* variables, no user site) -S (no site module: a faster start). */
 const PYTHON_ARGS = ['-I', '-S'];
-/** Python 3.8+ with posix_spawn, its setsid and setsigdef, and the open/dup2 file actions. */
-const PYTHON_PROBE =
-  "import os, signal, sys; pid = os.posix_spawnp('bash', ['bash', '-c', 'exit 0'], os.environ, setsid=True, setsigdef=(signal.SIGPIPE,), " +
-  "file_actions=[(os.POSIX_SPAWN_DUP2, 2, 1), (os.POSIX_SPAWN_OPEN, 0, '/dev/null', os.O_RDONLY, 0)]); sys.exit(os.waitpid(pid, 0)[1])";
-
-let kind: LauncherKind | null | undefined;
-/**
- * The launcher this machine can run: python 3.8+ (posix_spawn, the cheapest per job), else perl
- * with POSIX, else bash with util-linux's `setsid -w`, else none (jobs are spawned directly).
- * (Python was briefly off by default: tests/worker/server-restart.test.ts hung in about one run in
- * five with it. The cause was the test server's close() waiting for a keep-alive connection the
- * worker kept busy, not the launcher; see server/main.ts.)
- */
-export function launcherKind(): LauncherKind | null {
-  if (kind === undefined) {
-    // WEFT_JOB_LAUNCHER=python|perl|bash|direct picks one (to run the fallbacks' tests here).
-    const forced = process.env['WEFT_JOB_LAUNCHER'];
-    if (forced === 'python' || forced === 'perl' || forced === 'bash') return (kind = forced);
-    if (forced === 'direct') return (kind = null);
-    const ok = (file: string, args: string[]): boolean => spawnSync(file, args, { stdio: 'ignore', timeout: 5_000 }).status === 0;
-    // Needs bash too: the jobs run under it.
-    if (!ok('bash', ['-c', 'true'])) kind = null;
-    else if (ok('python3', [...PYTHON_ARGS, '-c', PYTHON_PROBE])) kind = 'python';
-    else if (ok('perl', ['-MPOSIX', '-e', 'POSIX::setsid(); exit 0'])) kind = 'perl';
-    else if (ok('bash', ['-c', 'setsid -w true'])) kind = 'bash';
-    else kind = null;
-  }
-  return kind;
+/** How each kind is started (the scripts are below). */
+function commandOf(as: LauncherKind): [string, string[]] {
+  return as === 'python' ? ['python3', [...PYTHON_ARGS, '-c', PYTHON_SCRIPT]] : as === 'perl' ? ['perl', ['-e', PERL_SCRIPT]] : ['bash', ['-c', BASH_SCRIPT]];
 }
 
-/** Every launcher this machine can run (tests). */
+/** Every launcher this machine can run: each started once with nothing on its stdin, to see it say it is ready (tests). */
 export function launcherKinds(): LauncherKind[] {
-  const ok = (file: string, args: string[]): boolean => spawnSync(file, args, { stdio: 'ignore', timeout: 5_000 }).status === 0;
-  if (!ok('bash', ['-c', 'true'])) return [];
-  const out: LauncherKind[] = [];
-  if (ok('python3', [...PYTHON_ARGS, '-c', PYTHON_PROBE])) out.push('python');
-  if (ok('perl', ['-MPOSIX', '-e', 'POSIX::setsid(); exit 0'])) out.push('perl');
-  if (ok('bash', ['-c', 'setsid -w true'])) out.push('bash');
-  return out;
+  return (['python', 'perl', 'bash'] as const).filter((as) => {
+    const [file, args] = commandOf(as);
+    const r = spawnSync(file, args, { input: '', encoding: 'utf8', timeout: 10_000 });
+    return r.status === 0 && r.stdout.startsWith('R\n');
+  });
 }
 
 // SIGCHLD is handled without SA_RESTART, so a wait in select() returns (EINTR) and perl runs the
@@ -355,8 +328,8 @@ export class JobLauncher {
   reapsOrphans = false;
 
   /** Start the launcher with the environment every job starts from (`ready` settles once it answered or died). */
-  start(env: NodeJS.ProcessEnv, as: LauncherKind = launcherKind() ?? 'bash'): void {
-    const [file, args] = as === 'python' ? ['python3', [...PYTHON_ARGS, '-c', PYTHON_SCRIPT]] : as === 'perl' ? ['perl', ['-e', PERL_SCRIPT]] : ['bash', ['-c', BASH_SCRIPT]];
+  start(env: NodeJS.ProcessEnv, as: LauncherKind): void {
+    const [file, args] = commandOf(as);
     this.reapsOrphans = as !== 'bash';
     this.dead = false;
     this.buf = '';
@@ -378,6 +351,9 @@ export class JobLauncher {
    * then spawned directly). Each launcher checks what it needs itself and exits if it lacks it, so
    * nothing is probed beforehand: the worker starts it while it sets up (python takes ~70 ms to
    * start here; the probe that ran before it took as long again, on the event loop).
+   * (Python was briefly off by default: tests/worker/server-restart.test.ts hung in about one run
+   * in five with it. The cause was the test server's close() waiting for a keep-alive connection
+   * the worker kept busy, not the launcher; see server/main.ts.)
    */
   async open(env: NodeJS.ProcessEnv): Promise<LauncherKind | null> {
     const forced = process.env['WEFT_JOB_LAUNCHER'];
