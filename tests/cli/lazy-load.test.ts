@@ -4,13 +4,13 @@
  * the schedulers (ssh2, the AWS SDK) it never uses cost it ~0.3 s. A module hook in the real
  * binary's process records every module it loads.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WEFT_BIN, cleanEnv, ensureBuilt } from '../helpers/cli.js';
-import { spawnSync } from 'node:child_process';
 
 let dir: string;
 let hook: string;
