@@ -5,6 +5,7 @@
  * binary's process records every module it loads.
  */
 import { spawnSync } from 'node:child_process';
+import * as nodeModule from 'node:module';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,11 +38,19 @@ export async function resolve(specifier, context, next) {
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/**
+ * How the hook is loaded: module.register (Node 20.6+), else the older --experimental-loader (Node
+ * 20.0-20.5; WEFT_TEST_OLD_LOADER=1 takes this path on a newer Node, to check it).
+ */
+function hookFlags(): string[] {
+  return typeof (nodeModule as { register?: unknown }).register === 'function' && !process.env['WEFT_TEST_OLD_LOADER'] ? ['--import', pathToFileURL(hook).href] : ['--experimental-loader', pathToFileURL(join(dir, 'hooks.mjs')).href];
+}
+
 /** The modules `weft ...args` loaded (resolved URLs). */
 function loaded(args: string[]): { urls: string[]; stdout: string; status: number | null } {
   const out = join(dir, `imports-${args.join('_').replace(/[^a-z_-]/gi, '')}.txt`);
   writeFileSync(out, '');
-  const r = spawnSync(process.execPath, ['--import', pathToFileURL(hook).href, WEFT_BIN, ...args], {
+  const r = spawnSync(process.execPath, [...hookFlags(), WEFT_BIN, ...args], {
     env: { ...cleanEnv(), WEFT_TEST_IMPORTS: out },
     encoding: 'utf8',
     timeout: 20_000,
