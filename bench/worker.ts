@@ -12,6 +12,14 @@
  * more: one pair of runs is a sample of the moment, the median of three is steadier, and neither
  * side gets the better of two tries.)
  *
+ * Every round's files (its SQLite file, its 20,000 job output files) stay until the bench ends.
+ * On an ext4 without a journal (this build VM's root file system) the kernel will not reuse an
+ * inode freed in the last minute or so, and each create walks past every such inode: right after
+ * 20,000 files are removed, a create costs ~0.45 ms of CPU instead of ~0.02 ms, for about half a
+ * minute. Removing a round's folder before the next round made each round pay for the last one
+ * (rounds 0.60, 0.48, 0.36). Each round prints what a create costs just before it, so a run that
+ * follows someone else's mass delete shows it.
+ *
  * Prints both rates (jobs per second, wall clock from the worker's start to its exit), the ratio (the
  * goal is at least 0.5), and where the CPU went per job, from /proc (Linux):
  * - server: this process (it runs nothing else while the worker runs);
@@ -24,7 +32,7 @@
  * WEFT_BENCH_WORKER_PROF=dir profiles the worker child (node --cpu-prof into dir).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { WeftClient } from '../client/index.js';
@@ -76,8 +84,20 @@ interface Split {
   jobs: number;
 }
 
-async function workerRate(n: number): Promise<{ rate: number; seconds: number; serverCpuMsPerJob: number; split: Split | null }> {
-  const dir = mkdtempSync(join(tmpdir(), 'weft-bench-worker-'));
+/**
+ * The CPU (ms) one empty-file create costs in `dir` now: 1,000 creates in a new folder there, kept
+ * until the bench ends (removing them would slow what comes next, see the top of this file).
+ */
+function createCost(dir: string): number {
+  mkdirSync(dir);
+  const c0 = process.cpuUsage();
+  for (let i = 0; i < 1000; i++) closeSync(openSync(join(dir, `f${i}`), 'a'));
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1000 / 1000;
+}
+
+async function workerRate(n: number, dir: string): Promise<{ rate: number; seconds: number; serverCpuMsPerJob: number; split: Split | null }> {
+  mkdirSync(dir);
   const server = await startServer({ flags: { host: '127.0.0.1', port: 0, db: join(dir, 'weft.db'), store: 'sqlite', logLevel: 'silent' }, env: {} });
   try {
     const client = new WeftClient(server.url);
@@ -127,20 +147,23 @@ async function workerRate(n: number): Promise<{ rate: number; seconds: number; s
     return { rate: n / seconds, seconds, serverCpuMsPerJob: (cpu.user + cpu.system) / 1000 / n, split };
   } finally {
     await server.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 
 const ms = (x: number): string => x.toFixed(2);
 console.log(`jobs=${jobs} cores=${cores} rounds=${rounds}`);
+const base = mkdtempSync(join(tmpdir(), 'weft-bench-worker-'));
+process.on('exit', () => rmSync(base, { recursive: true, force: true }));
 const results: { x: ReturnType<typeof xargsRate>; w: Awaited<ReturnType<typeof workerRate>>; ratio: number }[] = [];
 for (let r = 1; r <= rounds; r++) {
   const x = xargsRate(jobs);
-  const w = await workerRate(jobs);
+  const create = createCost(join(base, `probe-${r}`));
+  const w = await workerRate(jobs, join(base, `round-${r}`));
   const ratio = w.rate / x.rate;
   results.push({ x, w, ratio });
   const xcpu = x.cpuMsPerJob !== null ? `, CPU ${ms(x.cpuMsPerJob)} ms per job` : '';
   console.log(`round ${r}: xargs -P ${cores} ${x.rate.toFixed(0)} jobs/s${xcpu}; weft worker ${w.rate.toFixed(0)} jobs/s (${w.seconds.toFixed(1)} s); ratio ${ratio.toFixed(2)}`);
+  console.log(`  an empty-file create in ${tmpdir()} costs ${create.toFixed(3)} ms of CPU now (each job creates two)`);
   const s = w.split;
   if (s) {
     const total = w.serverCpuMsPerJob + s.worker + s.launcher + s.helpers + s.jobs;
