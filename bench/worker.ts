@@ -14,11 +14,14 @@
  *
  * Every round's files (its SQLite file, its 20,000 job output files) stay until the bench ends.
  * On an ext4 without a journal (this build VM's root file system) the kernel will not reuse an
- * inode freed in the last minute or so, and each create walks past every such inode: right after
- * 20,000 files are removed, a create costs ~0.45 ms of CPU instead of ~0.02 ms, for about half a
- * minute. Removing a round's folder before the next round made each round pay for the last one
- * (rounds 0.60, 0.48, 0.36). Each round prints what a create costs just before it, so a run that
- * follows someone else's mass delete shows it.
+ * inode freed in the last minute or so (60 s; 360 s while its inode table block is dirty), and
+ * each create walks past every such inode (recently_deleted() under find_inode_bit): from a
+ * second to about four minutes after 20,000 files were removed, a create cost 0.2-0.74 ms of CPU
+ * instead of ~0.02 ms. Removing a round's folder before the next round made each round pay for the
+ * last one (rounds 0.60, 0.48, 0.36). So the bench keeps them until it exits, waits before its
+ * first round until a create costs under 0.1 ms again (up to 5.5 minutes, printed: a run right
+ * after another run of this bench or after the tests waits), and each round prints what a create
+ * cost just before it.
  *
  * Prints both rates (jobs per second, wall clock from the worker's start to its exit), the ratio (the
  * goal is at least 0.5), and where the CPU went per job, from /proc (Linux):
@@ -88,12 +91,41 @@ interface Split {
  * The CPU (ms) one empty-file create costs in `dir` now: 1,000 creates in a new folder there, kept
  * until the bench ends (removing them would slow what comes next, see the top of this file).
  */
-function createCost(dir: string): number {
+function createCost(dir: string, n = 1000): number {
   mkdirSync(dir);
   const c0 = process.cpuUsage();
-  for (let i = 0; i < 1000; i++) closeSync(openSync(join(dir, `f${i}`), 'a'));
+  for (let i = 0; i < n; i++) closeSync(openSync(join(dir, `f${i}`), 'a'));
   const c = process.cpuUsage(c0);
-  return (c.user + c.system) / 1000 / 1000;
+  return (c.user + c.system) / 1000 / n;
+}
+
+/** A create costs more than this (ms of CPU) only in the minutes after a mass delete (see the top). */
+const SLOW_CREATE_MS = 0.1;
+/** The longest the bench waits for creates to come back (on this VM they did within ~4 minutes). */
+const CREATE_WAIT_MAX_S = 330;
+
+/**
+ * Before the first round: wait (probing every 15 s) until a file create costs what it normally
+ * does, so what someone else removed just before (or the last run of this bench, whose files go at
+ * its exit) is not measured as Weft's cost. Prints what it found and how long it waited.
+ */
+async function waitForNormalCreates(base: string): Promise<void> {
+  const t0 = performance.now();
+  let first: number | null = null;
+  for (let i = 0; ; i++) {
+    const cost = createCost(join(base, `wait-${i}`), 500);
+    first ??= cost;
+    const waited = (performance.now() - t0) / 1000;
+    if (cost <= SLOW_CREATE_MS) {
+      if (i > 0) console.log(`file creates in ${tmpdir()} cost ${first.toFixed(3)} ms of CPU at the start (files removed in the last minutes); waited ${waited.toFixed(0)} s until ${cost.toFixed(3)} ms`);
+      return;
+    }
+    if (waited >= CREATE_WAIT_MAX_S) {
+      console.log(`file creates in ${tmpdir()} still cost ${cost.toFixed(3)} ms of CPU after ${waited.toFixed(0)} s (from ${first.toFixed(3)} ms); measuring anyway`);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 15_000));
+  }
 }
 
 async function workerRate(n: number, dir: string): Promise<{ rate: number; seconds: number; serverCpuMsPerJob: number; split: Split | null }> {
@@ -154,6 +186,7 @@ const ms = (x: number): string => x.toFixed(2);
 console.log(`jobs=${jobs} cores=${cores} rounds=${rounds}`);
 const base = mkdtempSync(join(tmpdir(), 'weft-bench-worker-'));
 process.on('exit', () => rmSync(base, { recursive: true, force: true }));
+await waitForNormalCreates(base);
 const results: { x: ReturnType<typeof xargsRate>; w: Awaited<ReturnType<typeof workerRate>>; ratio: number }[] = [];
 for (let r = 1; r <= rounds; r++) {
   const x = xargsRate(jobs);
