@@ -19,9 +19,9 @@
  * second to about four minutes after 20,000 files were removed, a create cost 0.2-0.74 ms of CPU
  * instead of ~0.02 ms. Removing a round's folder before the next round made each round pay for the
  * last one (rounds 0.60, 0.48, 0.36). So the bench keeps them until it exits, waits before its
- * first round until a create costs under 0.1 ms again (up to 5.5 minutes, printed: a run right
- * after another run of this bench or after the tests waits), and each round prints what a create
- * cost just before it.
+ * first round until the window has passed (6 minutes after its own last removal, or after a probe
+ * found creates dear; printed: a run right after another run of this bench or after the tests
+ * waits; see waitForNormalCreates), and each round prints what a create cost just before it.
  *
  * Prints both rates (jobs per second, wall clock from the worker's start to its exit), the ratio (the
  * goal is at least 0.5), and where the CPU went per job, from /proc (Linux):
@@ -35,7 +35,7 @@
  * WEFT_BENCH_WORKER_PROF=dir profiles the worker child (node --cpu-prof into dir).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { WeftClient } from '../client/index.js';
@@ -99,32 +99,48 @@ function createCost(dir: string, n = 1000): number {
   return (c.user + c.system) / 1000 / n;
 }
 
-/** A create costs more than this (ms of CPU) only in the minutes after a mass delete (see the top). */
-const SLOW_CREATE_MS = 0.1;
-/** The longest the bench waits for creates to come back (on this VM they did within ~4 minutes). */
-const CREATE_WAIT_MAX_S = 330;
+/** A create costs more than this (ms of CPU) only in the minutes after a mass delete (see the top; normally 0.02-0.04). */
+const SLOW_CREATE_MS = 0.06;
+/** How long an inode freed on such a file system makes creates dear: RECENTCY_MIN + RECENTCY_DIRTY. */
+const RECENT_S = 360;
+/** Where this bench notes when it last removed its files (ms since the epoch). */
+const REMOVED_MARK = join(tmpdir(), 'weft-bench-worker.removed');
 
 /**
- * Before the first round: wait (probing every 15 s) until a file create costs what it normally
- * does, so what someone else removed just before (or the last run of this bench, whose files go at
- * its exit) is not measured as Weft's cost. Prints what it found and how long it waited.
+ * Before the first round: wait until file creates cost what they normally do, so what was removed
+ * just before (by the last run of this bench, whose files go at its exit, or by anything else, the
+ * tests for one) is not measured as Weft's cost. Probes can miss it (each new folder lands in one
+ * block group, and only some groups hold the freed inodes; wait for probes to look cheap and the
+ * jobs found creates dear again a minute later), so the bench waits out the whole window instead:
+ * until RECENT_S after its own last removal (REMOVED_MARK), and RECENT_S from a probe that found
+ * creates dear (1,000 creates in 4 new folders). Prints what it found and how long it waited.
  */
 async function waitForNormalCreates(base: string): Promise<void> {
-  const t0 = performance.now();
-  let first: number | null = null;
-  for (let i = 0; ; i++) {
-    const cost = createCost(join(base, `wait-${i}`), 500);
-    first ??= cost;
-    const waited = (performance.now() - t0) / 1000;
-    if (cost <= SLOW_CREATE_MS) {
-      if (i > 0) console.log(`file creates in ${tmpdir()} cost ${first.toFixed(3)} ms of CPU at the start (files removed in the last minutes); waited ${waited.toFixed(0)} s until ${cost.toFixed(3)} ms`);
-      return;
+  const t0 = Date.now();
+  // An inode freed in this very second does not count as recent yet (dtime must be before now):
+  // right after a delete, creates are cheap for a moment and dear a second later.
+  await new Promise((r) => setTimeout(r, 2_000));
+  let until = 0;
+  let why = '';
+  try {
+    const removed = Number(readFileSync(REMOVED_MARK, 'utf8'));
+    if (removed + RECENT_S * 1000 > Date.now()) {
+      until = removed + RECENT_S * 1000;
+      why = `this bench removed its files ${((Date.now() - removed) / 1000).toFixed(0)} s ago`;
     }
-    if (waited >= CREATE_WAIT_MAX_S) {
-      console.log(`file creates in ${tmpdir()} still cost ${cost.toFixed(3)} ms of CPU after ${waited.toFixed(0)} s (from ${first.toFixed(3)} ms); measuring anyway`);
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 15_000));
+  } catch {
+    // no mark: no earlier run here
+  }
+  const cost = Math.max(...[0, 1, 2, 3].map((d) => createCost(join(base, `wait-${d}`), 250)));
+  if (cost > SLOW_CREATE_MS && Date.now() + RECENT_S * 1000 > until) {
+    until = Date.now() + RECENT_S * 1000;
+    why = `a file create in ${tmpdir()} cost up to ${cost.toFixed(3)} ms of CPU (normally 0.02-0.04: files were removed there in the last minutes)`;
+  }
+  if (until > Date.now()) {
+    console.log(`${why}; waiting ${((until - Date.now()) / 1000).toFixed(0)} s, until the kernel reuses freed inodes without a walk`);
+    await new Promise((r) => setTimeout(r, until - Date.now()));
+    const after = Math.max(...[0, 1, 2, 3].map((d) => createCost(join(base, `waited-${d}`), 250)));
+    console.log(`waited ${((Date.now() - t0) / 1000).toFixed(0)} s; a create now costs up to ${after.toFixed(3)} ms`);
   }
 }
 
@@ -185,7 +201,10 @@ async function workerRate(n: number, dir: string): Promise<{ rate: number; secon
 const ms = (x: number): string => x.toFixed(2);
 console.log(`jobs=${jobs} cores=${cores} rounds=${rounds}`);
 const base = mkdtempSync(join(tmpdir(), 'weft-bench-worker-'));
-process.on('exit', () => rmSync(base, { recursive: true, force: true }));
+process.on('exit', () => {
+  rmSync(base, { recursive: true, force: true });
+  writeFileSync(REMOVED_MARK, String(Date.now()));
+});
 await waitForNormalCreates(base);
 const results: { x: ReturnType<typeof xargsRate>; w: Awaited<ReturnType<typeof workerRate>>; ratio: number }[] = [];
 for (let r = 1; r <= rounds; r++) {
@@ -196,7 +215,7 @@ for (let r = 1; r <= rounds; r++) {
   results.push({ x, w, ratio });
   const xcpu = x.cpuMsPerJob !== null ? `, CPU ${ms(x.cpuMsPerJob)} ms per job` : '';
   console.log(`round ${r}: xargs -P ${cores} ${x.rate.toFixed(0)} jobs/s${xcpu}; weft worker ${w.rate.toFixed(0)} jobs/s (${w.seconds.toFixed(1)} s); ratio ${ratio.toFixed(2)}`);
-  console.log(`  an empty-file create in ${tmpdir()} costs ${create.toFixed(3)} ms of CPU now (each job creates two)`);
+  console.log(`  an empty-file create in ${tmpdir()} cost ${create.toFixed(3)} ms of CPU just before this round's Weft run (each job creates two)`);
   const s = w.split;
   if (s) {
     const total = w.serverCpuMsPerJob + s.worker + s.launcher + s.helpers + s.jobs;
