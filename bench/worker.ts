@@ -131,7 +131,9 @@ async function waitForNormalCreates(base: string): Promise<void> {
   } catch {
     // no mark: no earlier run here
   }
-  const cost = Math.max(...[0, 1, 2, 3].map((d) => createCost(join(base, `wait-${d}`), 250)));
+  /** The dearest create of 250 in each of 4 new folders (each may land in another block group). */
+  const probe = (name: string): number => Math.max(...[0, 1, 2, 3].map((d) => createCost(join(base, `${name}-${d}`), 250)));
+  const cost = probe('wait');
   if (cost > SLOW_CREATE_MS) {
     until = Date.now() + RECENT_S * 1000;
     why = `a file create in ${tmpdir()} cost up to ${cost.toFixed(3)} ms of CPU (normally 0.02-0.04: files were removed there in the last minutes)`;
@@ -139,7 +141,7 @@ async function waitForNormalCreates(base: string): Promise<void> {
   if (until > Date.now()) {
     console.log(`${why}; waiting ${((until - Date.now()) / 1000).toFixed(0)} s, until the kernel reuses freed inodes without a walk`);
     await new Promise((r) => setTimeout(r, until - Date.now()));
-    const after = Math.max(...[0, 1, 2, 3].map((d) => createCost(join(base, `waited-${d}`), 250)));
+    const after = probe('waited');
     console.log(`waited ${((Date.now() - t0) / 1000).toFixed(0)} s; a create now costs up to ${after.toFixed(3)} ms`);
   }
 }
