@@ -18,7 +18,7 @@
  *       response: ResponseZodSchema,                    // for the OpenAPI document
  *     },
  *     async ({ params, query, body, deps, ctx }) => {   // typed from the schemas
- *       await requireWorkflow(deps.store, params.key);  // 404 WORKFLOW_NOT_FOUND
+ *       await assertWorkflow(deps.store, params.key);  // 404 WORKFLOW_NOT_FOUND
  *       return { is_complete: true };                   // becomes the 200 JSON body
  *     },
  *   );

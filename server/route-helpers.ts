@@ -17,13 +17,18 @@ export async function requireWorkflow(store: GraphStore, key: string): Promise<D
   return wf;
 }
 
+/** 404 WORKFLOW_NOT_FOUND unless the workflow exists (requireWorkflow without reading the document). */
+export async function assertWorkflow(store: GraphStore, key: string): Promise<void> {
+  if (!(await store.has('workflows', null, key))) throw new WeftError('WORKFLOW_NOT_FOUND', `Workflow ${key} not found`, { extra: { workflow: key } });
+}
+
 /**
  * The handler of a route on one workflow (`{key}` in the path) answered by `view(store, key)`:
  * 404 WORKFLOW_NOT_FOUND first.
  */
 export function workflowView<T>(view: (store: GraphStore, workflow: string) => Promise<T>) {
   return async ({ deps, params }: { deps: { store: GraphStore }; params: { key: string } }): Promise<T> => {
-    await requireWorkflow(deps.store, params.key);
+    await assertWorkflow(deps.store, params.key);
     return view(deps.store, params.key);
   };
 }

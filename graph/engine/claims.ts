@@ -112,7 +112,9 @@ function claimInternal(job: Doc, computeNodeKey: string | undefined, now: number
   const internal: Record<string, unknown> = {};
   // A copy without the old holder (no `delete`: it would turn the object into a slow dictionary).
   if (job.internal !== null && typeof job.internal === 'object') {
-    for (const [k, v] of Object.entries(job.internal as Record<string, unknown>)) if (k !== 'compute_node_key') internal[k] = v;
+    const from = job.internal as Record<string, unknown>;
+    // for...in over a JSON-parsed object (own, enumerable keys only): no [key, value] array per field.
+    for (const k in from) if (k !== 'compute_node_key') internal[k] = from[k];
   }
   if (computeNodeKey) internal.compute_node_key = computeNodeKey;
   internal.claimed_at = now;

@@ -96,6 +96,11 @@ export function getAql(coll: ArangoCollection, workflow: string | null, key: str
   return aql`FOR d IN ${coll} FILTER d._key == ${key} FILTER d.${literal(WORKFLOW_ATTR)} == ${workflow} LIMIT 1 RETURN d`;
 }
 
+/** 1 when the document exists in the workflow (nothing is sent back of it). */
+export function hasAql(coll: ArangoCollection, workflow: string | null, key: string): AqlQuery {
+  return aql`FOR d IN ${coll} FILTER d._key == ${key} FILTER d.${literal(WORKFLOW_ATTR)} == ${workflow} LIMIT 1 RETURN 1`;
+}
+
 export function getManyAql(coll: ArangoCollection, workflow: string | null, keys: readonly string[]): AqlQuery {
   return aql`FOR d IN ${coll} FILTER d._key IN ${keys} FILTER d.${literal(WORKFLOW_ATTR)} == ${workflow} RETURN d`;
 }

@@ -162,6 +162,11 @@ class ArangoOps implements GraphStore {
     return items[0] ? clean(items[0]) : null;
   }
 
+  async has(collection: CollectionName, workflow: string | null, key: string): Promise<boolean> {
+    const { items } = await this.read<number>(q.hasAql(this.coll(collection), workflow, key), `has ${collection}/${key}`);
+    return items.length > 0;
+  }
+
   async getMany(collection: CollectionName, workflow: string | null, keys: readonly string[]): Promise<Doc[]> {
     if (keys.length === 0) return [];
     const { items } = await this.read<Record<string, unknown>>(q.getManyAql(this.coll(collection), workflow, [...new Set(keys)]), `get ${collection}`);

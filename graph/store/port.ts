@@ -109,6 +109,8 @@ export interface GraphStore {
   insertMany(collection: CollectionName, workflow: string | null, docs: readonly Record<string, unknown>[]): Promise<Doc[]>;
 
   get(collection: CollectionName, workflow: string | null, key: string): Promise<Doc | null>;
+  /** Whether the document exists in the workflow (as `get(...) !== null`, without reading it into a Doc). */
+  has(collection: CollectionName, workflow: string | null, key: string): Promise<boolean>;
   /** The documents for these keys that exist, in the order of `keys`. */
   getMany(collection: CollectionName, workflow: string | null, keys: readonly string[]): Promise<Doc[]>;
 

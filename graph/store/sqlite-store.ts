@@ -131,12 +131,24 @@ function conditionsOf(where: Where | undefined): Condition[] {
  * operator. find() keys its statements by these kinds and whereSql() builds its SQL from them, so
  * the two always agree on the parameters.
  */
+/** 'l<status>' strings made once each (conditionKind runs for every condition of every find). */
+const LITERAL_KINDS = new Map<string, string>();
+
+function literalKind(status: string): string {
+  let kind = LITERAL_KINDS.get(status);
+  if (kind === undefined) {
+    kind = `l${status}`;
+    LITERAL_KINDS.set(status, kind);
+  }
+  return kind;
+}
+
 function conditionKind(c: Condition, inlineStatus: boolean, params: unknown[]): string | null {
   switch (c.op) {
     case '==':
     case '!=':
       if (c.value === null || c.value === undefined) return 'n';
-      if (c.op === '==' && inlineStatus && LITERAL_STATUSES.has(c.value)) return `l${c.value as string}`;
+      if (c.op === '==' && inlineStatus && LITERAL_STATUSES.has(c.value)) return literalKind(c.value as string);
       params.push(toSqlValue(c.value));
       return 'p';
     case '<':
@@ -532,21 +544,34 @@ class SqliteCore {
    * builds the SQL: a parameter, a NULL test, an inlined status literal, a list of n parameters.
    */
   private findShape(collection: CollectionName, workflow: string | null, opts: FindOptions): { key: string; params: unknown[] } {
-    let key = `${collection}\0${workflow === null ? 'g' : 'w'}${opts.inSortOrder === true ? 's' : ''}${opts.limit !== undefined || opts.skip ? 'p' : ''}`;
+    // The parts go into an array of the right length, joined once: building the key with += made
+    // a string per piece (a claim's three finds, ~30 pieces each, were ~9% of what a claim request
+    // allocated), and a growing array is copied as it grows.
+    const conditions = conditionsOf(opts.where);
+    const sort = opts.sort ?? [];
+    const parts = new Array<string>(4 + 3 * conditions.length + 2 * sort.length);
+    parts[0] = collection;
+    parts[1] = workflow === null ? 'g' : 'w';
+    parts[2] = opts.inSortOrder === true ? 's' : '';
+    parts[3] = opts.limit !== undefined || opts.skip ? 'p' : '';
+    let i = 4;
     const params: unknown[] = workflow === null ? [] : [workflow];
-    for (const c of conditionsOf(opts.where)) {
+    for (const c of conditions) {
       // Throws for a field path that is not one (as whereSql): a key names valid fields only.
       const expr = this.fieldExpr(collection, c.field);
       const kind = conditionKind(c, expr === INLINE_STATUS[collection], params);
       // Unknown operators: whereSql throws the error.
       if (kind === null) return { key: '', params };
-      key += `\0${c.field}\0${c.op}\0${kind}`;
+      parts[i++] = c.field;
+      parts[i++] = c.op;
+      parts[i++] = kind;
     }
-    for (const s of opts.sort ?? []) {
+    for (const s of sort) {
       this.fieldExpr(collection, s.field);
-      key += `\0~${s.field}\0${s.direction === 'desc' ? 'd' : 'a'}`;
+      parts[i++] = s.field;
+      parts[i++] = s.direction === 'desc' ? '~d' : '~a';
     }
-    return { key, params };
+    return { key: parts.join('\0'), params };
   }
 
   find(collection: CollectionName, workflow: string | null, opts: FindOptions = {}): FindResult {
@@ -688,6 +713,11 @@ class SqliteOps implements GraphStore {
     const c = this.core();
     const row = c.getRow(collection, workflow, key);
     return row ? c.toDoc(collection, row) : null;
+  }
+
+  /** The row only, no JSON parse: the existence checks of a claim run on every request. */
+  async has(collection: CollectionName, workflow: string | null, key: string): Promise<boolean> {
+    return this.core().getRow(collection, workflow, key) !== undefined;
   }
 
   async getMany(collection: CollectionName, workflow: string | null, keys: readonly string[]): Promise<Doc[]> {

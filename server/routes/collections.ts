@@ -13,7 +13,7 @@ import { JOB_RELATIONSHIP_FIELDS, insertJobs } from '../../graph/engine/job-inse
 import { requireDoc } from '../../graph/engine/views-graph.js';
 import { WORKFLOW_COLLECTIONS, keyOf, type CollectionInfo, type WorkflowCollectionName } from '../../graph/model.js';
 import type { ApiRouter } from '../api-router.js';
-import { DeleteAllResponseSchema, batchSchema, listBatch, mergeAndReplace, rawBody, removeDocument, requireWorkflow } from '../route-helpers.js';
+import { assertWorkflow, batchSchema, DeleteAllResponseSchema, listBatch, mergeAndReplace, rawBody, removeDocument } from '../route-helpers.js';
 import { WorkflowKeyParam, assertValidBodyKey, keyOrId, listQuerySchema } from '../validate.js';
 
 /** Torc's operationId nouns: list_<plural>, add_<singular>, ... */
@@ -60,7 +60,7 @@ function registerCollection(api: ApiRouter, info: CollectionInfo): void {
       response: batchSchema(schema),
     },
     async ({ deps, params, query }) => {
-      await requireWorkflow(deps.store, params.workflow);
+      await assertWorkflow(deps.store, params.workflow);
       return listBatch(deps.store, name, params.workflow, query);
     },
   );
@@ -83,7 +83,7 @@ function registerCollection(api: ApiRouter, info: CollectionInfo): void {
       response: schema,
     },
     async ({ deps, params, body }) => {
-      await requireWorkflow(deps.store, params.workflow);
+      await assertWorkflow(deps.store, params.workflow);
       const doc: Record<string, unknown> = { ...(body as Record<string, unknown>) };
       assertValidBodyKey(doc._key);
       delete doc._id;
@@ -108,7 +108,7 @@ function registerCollection(api: ApiRouter, info: CollectionInfo): void {
       response: DeleteAllResponseSchema,
     },
     async ({ deps, params }) => {
-      await requireWorkflow(deps.store, params.workflow);
+      await assertWorkflow(deps.store, params.workflow);
       const count = await deps.store.removeWhere(name, params.workflow);
       return { message: `Deleted ${count} ${name} documents`, count };
     },
@@ -125,7 +125,7 @@ function registerCollection(api: ApiRouter, info: CollectionInfo): void {
       response: schema,
     },
     async ({ deps, params }) => {
-      await requireWorkflow(deps.store, params.workflow);
+      await assertWorkflow(deps.store, params.workflow);
       return requireDoc(deps.store, name, params.workflow, params.key);
     },
   );
@@ -142,7 +142,7 @@ function registerCollection(api: ApiRouter, info: CollectionInfo): void {
       response: schema,
     },
     async ({ deps, params, ctx }) => {
-      await requireWorkflow(deps.store, params.workflow);
+      await assertWorkflow(deps.store, params.workflow);
       const body = rawBody(ctx);
       if (name === 'jobs') rejectRelationshipFields(body);
       if (typeof body._key === 'string') body._key = keyOf(body._key);
@@ -161,7 +161,7 @@ function registerCollection(api: ApiRouter, info: CollectionInfo): void {
       response: schema,
     },
     async ({ deps, params }) => {
-      await requireWorkflow(deps.store, params.workflow);
+      await assertWorkflow(deps.store, params.workflow);
       return removeDocument(deps.store, name, params.workflow, params.key);
     },
   );

@@ -10,7 +10,7 @@ import { WeftError, type ErrorDetail } from '../../graph/errors.js';
 import { EDGE_COLLECTIONS, EDGE_COLLECTION_NAMES, EdgeSchema, collectionOf, isEdgeCollection, keyOf, type CollectionName, type EdgeCollectionName } from '../../graph/model.js';
 import type { GraphStore } from '../../graph/store/port.js';
 import type { ApiRouter } from '../api-router.js';
-import { DeleteAllResponseSchema, batchSchema, removeDocument, requireWorkflow, toBatch } from '../route-helpers.js';
+import { assertWorkflow, batchSchema, DeleteAllResponseSchema, removeDocument, toBatch } from '../route-helpers.js';
 import { MAX_LIMIT, PagingQueryShape, WorkflowKeyParam, assertValidBodyKey, keyOrId } from '../validate.js';
 
 const EdgeNameParam = z.string().min(1).meta({ description: 'Edge collection name', enum: [...EDGE_COLLECTION_NAMES] });
@@ -73,7 +73,7 @@ export function registerEdgeRoutes(api: ApiRouter): void {
     },
     async ({ deps, params, query }) => {
       const edge = edgeCollection(params.name);
-      await requireWorkflow(deps.store, params.workflow);
+      await assertWorkflow(deps.store, params.workflow);
       const skip = query.skip ?? 0;
       const found = await deps.store.find(edge, params.workflow, { skip, limit: query.limit ?? MAX_LIMIT, withTotal: true });
       return toBatch(found.items, skip, found.totalCount);
@@ -94,7 +94,7 @@ export function registerEdgeRoutes(api: ApiRouter): void {
     },
     async ({ deps, params, body }) => {
       const edge = edgeCollection(params.name);
-      await requireWorkflow(deps.store, params.workflow);
+      await assertWorkflow(deps.store, params.workflow);
       assertValidBodyKey(body._key);
       return deps.store.transaction(async (tx) => {
         const details: ErrorDetail[] = [];
@@ -118,7 +118,7 @@ export function registerEdgeRoutes(api: ApiRouter): void {
     { method: 'delete', path: base, summary: 'Delete all edges of an edge collection in the workflow', operationId: 'delete_edges', tags, params: ListParams, response: DeleteAllResponseSchema },
     async ({ deps, params }) => {
       const edge = edgeCollection(params.name);
-      await requireWorkflow(deps.store, params.workflow);
+      await assertWorkflow(deps.store, params.workflow);
       const count = await deps.store.removeWhere(edge, params.workflow);
       return { message: `Deleted ${count} ${edge} edges`, count };
     },
@@ -128,7 +128,7 @@ export function registerEdgeRoutes(api: ApiRouter): void {
     { method: 'get', path: `${base}/{key}`, summary: 'Retrieve an edge', operationId: 'get_edge', tags, params: OneParams, response: EdgeSchema },
     async ({ deps, params }) => {
       const edge = edgeCollection(params.name);
-      await requireWorkflow(deps.store, params.workflow);
+      await assertWorkflow(deps.store, params.workflow);
       return requireDoc(deps.store, edge, params.workflow, params.key);
     },
   );
@@ -137,7 +137,7 @@ export function registerEdgeRoutes(api: ApiRouter): void {
     { method: 'delete', path: `${base}/{key}`, summary: 'Delete an edge', operationId: 'remove_edge', tags, params: OneParams, response: EdgeSchema },
     async ({ deps, params }) => {
       const edge = edgeCollection(params.name);
-      await requireWorkflow(deps.store, params.workflow);
+      await assertWorkflow(deps.store, params.workflow);
       return removeDocument(deps.store, edge, params.workflow, params.key);
     },
   );

@@ -21,7 +21,7 @@ import { missingComputeNode, prepareJobsForScheduling, prepareJobsForSubmission,
 import { ComputeNodeScheduleParamsSchema, JobSchema, SORT_METHODS, WorkerResourcesSchema } from '../../graph/model.js';
 import type { GraphStore } from '../../graph/store/port.js';
 import type { ApiRouter } from '../api-router.js';
-import { requireWorkflow } from '../route-helpers.js';
+import { assertWorkflow } from '../route-helpers.js';
 import { MAX_LIMIT, ObjectBody, WorkflowKeyParam, keyOrId, queryInt } from '../validate.js';
 
 const KeyParams = z.object({ key: WorkflowKeyParam });
@@ -43,7 +43,7 @@ const StartRunIdQuery = queryInt(0)
 /** 404 naming the field when the compute node does not exist in the workflow. */
 export async function requireComputeNode(store: GraphStore, workflow: string, key: string | undefined, path: (string | number)[] = ['compute_node_key'], where: 'query' | 'body' = 'query'): Promise<void> {
   if (key === undefined) return;
-  if (!(await store.get('compute_nodes', workflow, key))) {
+  if (!(await store.has('compute_nodes', workflow, key))) {
     throw new WeftError('DOCUMENT_NOT_FOUND', `Compute node ${key} not found in workflow ${workflow}`, {
       details: [{ path, message: 'no such compute node in this workflow', rule: 'exists' }],
       extra: { collection: 'compute_nodes', key, in: where },
@@ -85,7 +85,7 @@ export function registerEngineClaimsRoutes(api: ApiRouter): void {
       checkStartQuery(query);
       return prepareJobsForSubmission(deps.store, params.key, body, {
         precheck: async (tx) => {
-          await requireWorkflow(tx, params.key);
+          await assertWorkflow(tx, params.key);
           await requireComputeNode(tx, params.key, query.compute_node_key);
         },
         ...(query.sort_method ? { sortMethod: query.sort_method } : {}),
@@ -118,7 +118,7 @@ export function registerEngineClaimsRoutes(api: ApiRouter): void {
     },
     async ({ deps, params, query }) => {
       checkStartQuery(query);
-      await requireWorkflow(deps.store, params.key);
+      await assertWorkflow(deps.store, params.key);
       await requireComputeNode(deps.store, params.key, query.compute_node_key);
       return { jobs: await prepareNextJobsForSubmission(deps.store, params.key, query.limit ?? 1, query.compute_node_key, query.start_run_id) };
     },
@@ -138,7 +138,7 @@ export function registerEngineClaimsRoutes(api: ApiRouter): void {
       response: z.object({ schedulers: z.array(ComputeNodeScheduleParamsSchema) }),
     },
     async ({ deps, params }) => {
-      await requireWorkflow(deps.store, params.key);
+      await assertWorkflow(deps.store, params.key);
       return { schedulers: await prepareJobsForScheduling(deps.store, params.key) };
     },
   );

@@ -14,7 +14,7 @@ import { JOB_STATUSES, JobSchema, ResultSchema, SORT_METHODS, WorkerResourcesSch
 import type { Doc, GraphStore } from '../../graph/store/port.js';
 import type { ApiRouter } from '../api-router.js';
 import { errorBody, toWeftError, type ErrorBody } from '../errors.js';
-import { requireWorkflow, workflowView } from '../route-helpers.js';
+import { assertWorkflow, workflowView } from '../route-helpers.js';
 import { MAX_LIMIT, ObjectBody, QueryBoolean, WorkflowKeyParam, keyOrId, queryInt } from '../validate.js';
 import { requireComputeNode } from './engine-claims.js';
 
@@ -211,7 +211,7 @@ export function registerEngineLifecycleRoutes(api: ApiRouter): void {
     },
     async ({ deps, params, body }) => {
       const wf = params.key;
-      await requireWorkflow(deps.store, wf);
+      await assertWorkflow(deps.store, wf);
       const claim = body.claim;
       if (claim) {
         claimTimeLimit(claim.resources, ['claim', 'resources', 'time_limit']);

@@ -17,7 +17,7 @@ import { WeftError } from '../../graph/errors.js';
 import { JobSchema, WorkflowSchema } from '../../graph/model.js';
 import { toRouterPath, type ApiRouter } from '../api-router.js';
 import { readBody } from '../body.js';
-import { requireWorkflow } from '../route-helpers.js';
+import { assertWorkflow } from '../route-helpers.js';
 import { WorkflowKeyParam } from '../validate.js';
 
 /** The body as documented; the checks (every fault in one 400) are planSpecification's. */
@@ -125,7 +125,7 @@ export function registerEngineSpecsRoutes(api: ApiRouter): void {
       response: z.object({ items: z.array(JobSchema) }),
     },
     async ({ deps, params, ctx }) => {
-      await requireWorkflow(deps.store, params.workflow);
+      await assertWorkflow(deps.store, params.workflow);
       // The raw bodies (not the parsed ones): insertJobs parses each with JobSchema itself.
       const raw = (ctx.request as unknown as { body: { jobs: Record<string, unknown>[] } }).body.jobs;
       const items = await deps.store.transaction((tx) => insertJobs(tx, params.workflow, raw, { pathPrefix: ['jobs'], rejectCycles: true }));

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { eventsAfterTimestamp, latestEventTimestamp } from '../../graph/engine/views-events.js';
 import { EventSchema } from '../../graph/model.js';
 import type { ApiRouter } from '../api-router.js';
-import { batchSchema, requireWorkflow } from '../route-helpers.js';
+import { assertWorkflow, batchSchema } from '../route-helpers.js';
 import { PagingQueryShape, WorkflowKeyParam } from '../validate.js';
 import { batchOf, pagingOf } from './views-jobs.js';
 
@@ -30,7 +30,7 @@ export function registerViewsEventRoutes(api: ApiRouter): void {
       response: z.object({ timestamp: z.number().nullable() }),
     },
     async ({ deps, params }) => {
-      await requireWorkflow(deps.store, params.key);
+      await assertWorkflow(deps.store, params.key);
       return { timestamp: await latestEventTimestamp(deps.store, params.key) };
     },
   );
@@ -47,7 +47,7 @@ export function registerViewsEventRoutes(api: ApiRouter): void {
       response: batchSchema(EventSchema),
     },
     async ({ deps, params, query }) => {
-      await requireWorkflow(deps.store, params.key);
+      await assertWorkflow(deps.store, params.key);
       const page = await eventsAfterTimestamp(deps.store, params.key, params.timestamp, {
         ...pagingOf(query),
         ...(query.category === undefined ? {} : { category: query.category }),

@@ -8,7 +8,7 @@ import { WeftError } from '../../graph/errors.js';
 import { dotGraph, joinByEdge } from '../../graph/engine/views-graph.js';
 import { EDGE_COLLECTION_NAMES, WORKFLOW_COLLECTION_NAMES } from '../../graph/model.js';
 import type { ApiRouter } from '../api-router.js';
-import { batchSchema, requireWorkflow } from '../route-helpers.js';
+import { assertWorkflow, batchSchema } from '../route-helpers.js';
 import { FieldPath, MAX_LIMIT, PagingQueryShape, WorkflowKeyParam } from '../validate.js';
 import { pagingOf } from './views-jobs.js';
 
@@ -32,7 +32,7 @@ export function registerViewsGraphRoutes(api: ApiRouter): void {
       response: z.object({ graph: z.string() }),
     },
     async ({ deps, params }) => {
-      await requireWorkflow(deps.store, params.key);
+      await assertWorkflow(deps.store, params.key);
       return { graph: await dotGraph(deps.store, params.key, params.name) };
     },
   );
@@ -66,7 +66,7 @@ export function registerViewsGraphRoutes(api: ApiRouter): void {
         response: batchSchema(JoinRowSchema),
       },
       async ({ deps, params, query, body }) => {
-        await requireWorkflow(deps.store, params.key);
+        await assertWorkflow(deps.store, params.key);
         const filter: Record<string, unknown> = {};
         for (const [field, value] of Object.entries(body ?? {})) {
           if (!FieldPath.safeParse(field).success) {

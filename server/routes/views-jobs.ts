@@ -31,7 +31,7 @@ import {
 } from '../../graph/model.js';
 import type { Doc, GraphStore } from '../../graph/store/port.js';
 import type { ApiRouter, RouteDeps } from '../api-router.js';
-import { batchSchema, requireWorkflow, toBatch } from '../route-helpers.js';
+import { assertWorkflow, batchSchema, toBatch } from '../route-helpers.js';
 import { PagingQueryShape, WorkflowKeyParam, keyOrId } from '../validate.js';
 
 const JobKey = keyOrId(['jobs'], 'Key or id of the job');
@@ -58,7 +58,7 @@ interface KeyedRequest {
 /** The handler of a route answered by `view` of one document: 404 WORKFLOW_NOT_FOUND first. */
 function keyedView<T>(view: (store: GraphStore, workflow: string, key: string) => Promise<T>) {
   return async ({ deps, params }: KeyedRequest): Promise<T> => {
-    await requireWorkflow(deps.store, params.workflow);
+    await assertWorkflow(deps.store, params.workflow);
     return view(deps.store, params.workflow, params.key);
   };
 }
@@ -66,7 +66,7 @@ function keyedView<T>(view: (store: GraphStore, workflow: string, key: string) =
 /** The same for a paged view: skip/limit from the query, the page answered as a batch. */
 function pagedKeyedView<T>(view: (store: GraphStore, workflow: string, key: string, paging: PageOptions) => Promise<Page<T>>) {
   return async ({ deps, params, query }: KeyedRequest) => {
-    await requireWorkflow(deps.store, params.workflow);
+    await assertWorkflow(deps.store, params.workflow);
     return batchOf(await view(deps.store, params.workflow, params.key, pagingOf(query)));
   };
 }
@@ -101,7 +101,7 @@ export function registerViewsJobRoutes(api: ApiRouter): void {
       response: z.object({ items: z.array(z.string()) }),
     },
     async ({ deps, params }) => {
-      await requireWorkflow(deps.store, params.workflow);
+      await assertWorkflow(deps.store, params.workflow);
       return { items: await jobKeys(deps.store, params.workflow) };
     },
   );
@@ -118,7 +118,7 @@ export function registerViewsJobRoutes(api: ApiRouter): void {
       response: batchSchema(JobSchema),
     },
     async ({ deps, params, query }) => {
-      await requireWorkflow(deps.store, params.workflow);
+      await assertWorkflow(deps.store, params.workflow);
       return batchOf(await findJobsByStatus(deps.store, params.workflow, params.status, pagingOf(query)));
     },
   );
@@ -177,7 +177,7 @@ export function registerViewsJobRoutes(api: ApiRouter): void {
       response: UserDataSchema,
     },
     async ({ deps, params, body }) => {
-      await requireWorkflow(deps.store, params.workflow);
+      await assertWorkflow(deps.store, params.workflow);
       return addJobUserData(deps.store, params.workflow, params.key, body as Record<string, unknown>);
     },
   );
@@ -249,7 +249,7 @@ export function registerViewsJobRoutes(api: ApiRouter): void {
       response: EdgeSchema,
     },
     async ({ deps, params }) => {
-      await requireWorkflow(deps.store, params.workflow);
+      await assertWorkflow(deps.store, params.workflow);
       return setJobResourceRequirements(deps.store, params.workflow, params.key, params.rr_key);
     },
   );
@@ -266,7 +266,7 @@ export function registerViewsJobRoutes(api: ApiRouter): void {
       response: batchSchema(JobSpecificationSchema),
     },
     async ({ deps, params, query }) => {
-      await requireWorkflow(deps.store, params.workflow);
+      await assertWorkflow(deps.store, params.workflow);
       return batchOf(await listJobSpecifications(deps.store, params.workflow, pagingOf(query)));
     },
   );

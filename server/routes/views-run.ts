@@ -8,7 +8,7 @@ import { processChangedJobInputs } from '../../graph/engine/views-changes.js';
 import { missingUserData, requiredExistingFiles } from '../../graph/engine/views-checks.js';
 import { readyJobRequirements } from '../../graph/engine/views-ready.js';
 import type { ApiRouter } from '../api-router.js';
-import { requireWorkflow, workflowView } from '../route-helpers.js';
+import { assertWorkflow, workflowView } from '../route-helpers.js';
 import { ObjectBody, QueryBoolean, WorkflowKeyParam } from '../validate.js';
 
 const KeyParams = z.object({ key: WorkflowKeyParam });
@@ -27,7 +27,7 @@ export function registerViewsRunRoutes(api: ApiRouter): void {
       response: z.object({ files: z.array(z.string()) }),
     },
     async ({ deps, params }) => {
-      await requireWorkflow(deps.store, params.key);
+      await assertWorkflow(deps.store, params.key);
       return { files: await requiredExistingFiles(deps.store, params.key) };
     },
   );
@@ -43,7 +43,7 @@ export function registerViewsRunRoutes(api: ApiRouter): void {
       response: z.object({ user_data: z.array(z.string()) }),
     },
     async ({ deps, params }) => {
-      await requireWorkflow(deps.store, params.key);
+      await assertWorkflow(deps.store, params.key);
       return { user_data: await missingUserData(deps.store, params.key) };
     },
   );
@@ -70,7 +70,7 @@ export function registerViewsRunRoutes(api: ApiRouter): void {
       }),
     },
     async ({ deps, params, query }) => {
-      await requireWorkflow(deps.store, params.key);
+      await assertWorkflow(deps.store, params.key);
       return readyJobRequirements(deps.store, params.key, query.scheduler_config_id || null);
     },
   );
@@ -92,7 +92,7 @@ export function registerViewsRunRoutes(api: ApiRouter): void {
       response: z.object({ reinitialized_jobs: z.array(z.string()) }),
     },
     async ({ deps, params, query }) => {
-      await requireWorkflow(deps.store, params.key);
+      await assertWorkflow(deps.store, params.key);
       return { reinitialized_jobs: await processChangedJobInputs(deps.store, params.key, { dryRun: query.dry_run ?? false }) };
     },
   );

@@ -14,7 +14,7 @@ import {
   WorkflowStatusSchema,
 } from '../../graph/model.js';
 import type { ApiRouter } from '../api-router.js';
-import { batchSchema, listBatch, mergeAndReplace, rawBody, requireWorkflow } from '../route-helpers.js';
+import { assertWorkflow, batchSchema, listBatch, mergeAndReplace, rawBody, requireWorkflow } from '../route-helpers.js';
 import { WorkflowKeyParam, assertValidBodyKey, listQuerySchema } from '../validate.js';
 
 const KeyParams = z.object({ key: WorkflowKeyParam });
@@ -89,7 +89,7 @@ export function registerWorkflowRoutes(api: ApiRouter): void {
     api.route(
       { method: 'get', path: `/workflows/{key}/${segment}`, summary: `Return the workflow ${label}`, operationId: `get_${opId}`, tags, params: KeyParams, response: schema },
       async ({ deps, params }) => {
-        await requireWorkflow(deps.store, params.key);
+        await assertWorkflow(deps.store, params.key);
         const doc = await deps.store.get(collection, null, params.key);
         if (!doc) throw new WeftError('DOCUMENT_NOT_FOUND', `The ${label} of workflow ${params.key} is missing`, { extra: { workflow: params.key } });
         return doc;
@@ -107,7 +107,7 @@ export function registerWorkflowRoutes(api: ApiRouter): void {
         response: schema,
       },
       async ({ deps, params, ctx }) => {
-        await requireWorkflow(deps.store, params.key);
+        await assertWorkflow(deps.store, params.key);
         return mergeAndReplace(deps.store, collection, null, params.key, rawBody(ctx), schema, () => workflowNotFound(params.key));
       },
     );
@@ -125,7 +125,7 @@ export function registerWorkflowRoutes(api: ApiRouter): void {
       response: z.object({ names: z.array(z.string()) }),
     },
     async ({ deps, params }) => {
-      await requireWorkflow(deps.store, params.key);
+      await assertWorkflow(deps.store, params.key);
       return { names: [...WORKFLOW_COLLECTION_NAMES, ...EDGE_COLLECTION_NAMES] };
     },
   );

@@ -379,6 +379,17 @@ describe('arango store: the AQL and bind variables of each operation', () => {
     expect(Object.values(fake.queries[0]!.bindVars)).toContainEqual(['c', 'missing', 'a']);
   });
 
+  it('has asks for the key in the workflow and sends nothing of the document back', async () => {
+    const { fake, store } = await readyStore((call) => (Object.values(call.bindVars).includes('there') ? [1] : []));
+    expect(await store.has('compute_nodes', 'wf1', 'there')).toBe(true);
+    expect(await store.has('compute_nodes', 'wf1', 'gone')).toBe(false);
+    expect(await store.has('workflows', null, 'there')).toBe(true);
+    const [first, , global] = fake.queries;
+    expect(first!.query).toMatch(/LIMIT 1 RETURN 1$/);
+    expect(Object.values(first!.bindVars)).toEqual(expect.arrayContaining(['compute_nodes', 'there', 'wf1']));
+    expect(Object.values(global!.bindVars)).toContain(null);
+  });
+
   it('removeWorkflow removes from every collection in one query, globals by key', async () => {
     const { fake, store } = await readyStore(() => [true]);
     await store.removeWorkflow('wf 1"; DROP');

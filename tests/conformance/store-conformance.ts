@@ -108,6 +108,21 @@ export function runStoreConformance(name: string, makeStore: StoreFactory): void
       expect(await store.count('jobs', wf, { status: 'ready' })).toBe(3);
     });
 
+    it('has says whether a document exists in that workflow, as get does', async () => {
+      const doc = await store.insert('files', wf, { path: 'here' });
+      expect(await store.has('files', wf, doc._key)).toBe(true);
+      expect(await store.has('files', wf, 'missing-key')).toBe(false);
+      expect(await store.has('files', `${wf}-other`, doc._key)).toBe(false);
+      expect(await store.has('workflows', null, wf)).toBe((await store.get('workflows', null, wf)) !== null);
+      await store.remove('files', wf, doc._key);
+      expect(await store.has('files', wf, doc._key)).toBe(false);
+      // Inside a transaction, a document written there is seen by has at once.
+      await store.transaction(async (tx) => {
+        const inTx = await tx.insert('files', wf, { path: 'tx' });
+        expect(await tx.has('files', wf, inTx._key)).toBe(true);
+      });
+    });
+
     it('getMany returns existing documents in the order asked', async () => {
       const docs = await store.insertMany('files', wf, [{ path: 'a' }, { path: 'b' }, { path: 'c' }]);
       const got = await store.getMany('files', wf, [docs[2]!._key, 'missing-key', docs[0]!._key]);
