@@ -36,6 +36,32 @@ describe('sqlite store specifics', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('keeps a small page cache (8 MiB; WEFT_SQLITE_CACHE_MIB sets another), since every COMMIT may walk all of it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'weft-store-'));
+    const before = process.env.WEFT_SQLITE_CACHE_MIB;
+    try {
+      delete process.env.WEFT_SQLITE_CACHE_MIB;
+      const plain = new SqliteGraphStore({ path: join(dir, 'a.db') });
+      await plain.open();
+      expect(plain.database.pragma('cache_size', { simple: true })).toBe(-8192);
+      await plain.close();
+      process.env.WEFT_SQLITE_CACHE_MIB = '64';
+      const big = new SqliteGraphStore({ path: join(dir, 'b.db') });
+      await big.open();
+      expect(big.database.pragma('cache_size', { simple: true })).toBe(-65536);
+      await big.close();
+      process.env.WEFT_SQLITE_CACHE_MIB = 'lots';
+      const bad = new SqliteGraphStore({ path: join(dir, 'c.db') });
+      await bad.open();
+      expect(bad.database.pragma('cache_size', { simple: true })).toBe(-8192);
+      await bad.close();
+    } finally {
+      if (before === undefined) delete process.env.WEFT_SQLITE_CACHE_MIB;
+      else process.env.WEFT_SQLITE_CACHE_MIB = before;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('rejects a field path that could inject SQL', async () => {
     const store = new SqliteGraphStore({ path: ':memory:' });
     await store.open();
