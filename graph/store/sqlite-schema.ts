@@ -46,6 +46,14 @@ export const STORED_FIELDS: Partial<Record<CollectionName, Readonly<Record<strin
     'internal.runtime_seconds': 's_runtime',
     'internal.memory_bytes': 's_memory',
     'internal.num_cpus': 's_cpus',
+    // Not indexed (COMPOSITE_ONLY): every claim filters its candidates by them, and as
+    // json_extract(body, ...) each candidate row's JSON was parsed for it (~5% of the server's CPU
+    // under 64 claimers, perf: jsonTranslateTextToBlob, jsonLookupStep).
+    'internal.num_nodes': 's_nodes',
+    'internal.scheduler_config_id': 's_sched',
+    // The lease pass asks for the held jobs whose holder is not a live node: one JSON parse per
+    // held job (90,000 held: ~140 ms of the server's thread every 15 s) as json_extract.
+    'internal.compute_node_key': 's_holder',
   },
 };
 
@@ -94,7 +102,7 @@ export const INLINE_STATUS: Partial<Record<CollectionName, string>> = { jobs: 's
  * 100,000 jobs: 11 job indexes 6.4 s, 7 indexes 4.8 s). Files made before this drop them.
  */
 const COMPOSITE_ONLY: Partial<Record<CollectionName, readonly string[]>> = {
-  jobs: ['s_gpus', 's_runtime', 's_memory', 's_cpus'],
+  jobs: ['s_gpus', 's_runtime', 's_memory', 's_cpus', 's_nodes', 's_sched', 's_holder'],
   // (workflow, job_key) is a prefix of (workflow, job_key, run_id): a second b-tree per result for nothing.
   // Results are read by (job, run) and by job, or listed whole; a run_id filter alone walks the
   // workflow's entries of the composite index (not the table).

@@ -187,8 +187,11 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
   return out;
 }
 
-/** PRAGMA user_version of a file whose stored columns are filled for the layout of sqlite-schema.ts (0: made before). */
-export const STORE_LAYOUT_VERSION = 1;
+/**
+ * PRAGMA user_version of a file whose stored columns are filled for the layout of sqlite-schema.ts
+ * (0: made before; 1: before s_nodes, s_sched and s_holder, which the next open adds and fills).
+ */
+export const STORE_LAYOUT_VERSION = 2;
 
 /**
  * SQLite's page cache of the main connection, KiB (WEFT_SQLITE_CACHE_MIB overrides it).

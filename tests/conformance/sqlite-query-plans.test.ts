@@ -157,7 +157,7 @@ describe('sqlite store query plans', () => {
     expect(planOf(/^SELECT COUNT\(\*\) AS n FROM "jobs" WHERE workflow = \? AND s_status IN \(\?, \?\) AND rid > \? AND rid <= \?$/)).toMatch(
       /^SEARCH jobs USING (COVERING )?INDEX ix_jobs_s_status \(workflow=\? AND s_status=\? AND rowid>\? AND rowid<\?\)$/,
     );
-    expect(planOf(/FROM "jobs" WHERE workflow = \? AND s_status IN \(\?, \?\) AND rid > \? AND rid <= \? AND \(json_extract/)).toMatch(
+    expect(planOf(/FROM "jobs" WHERE workflow = \? AND s_status IN \(\?, \?\) AND rid > \? AND rid <= \? AND \(s_holder/)).toMatch(
       /^SEARCH jobs USING INDEX ix_jobs_s_status \(workflow=\? AND s_status=\? AND rowid>\? AND rowid<\?\)$/,
     );
     expect(planOf(/^DELETE FROM "events" WHERE workflow = \?$/)).toMatch(/^SEARCH events USING INDEX \w+ \(workflow=\?\)$/);

@@ -156,6 +156,45 @@ describe('sqlite stored job columns', () => {
     expect(store.database.prepare(`SELECT s_name, s_gpus, s_cpus FROM jobs WHERE key = ?`).get(j._key)).toEqual({ s_name: 'x', s_gpus: 1, s_cpus: null });
   });
 
+  it('a file of layout 1 (before s_nodes, s_sched and s_holder) gets them and their values at the next open, and claims filter by them', async () => {
+    const path = join(dir, 'layout1.db');
+    const s1 = new SqliteGraphStore({ path });
+    await s1.open();
+    await s1.insert('workflows', null, { _key: '8', name: 'w', user: 'u' });
+    const internal = (nodes: number, sched: string) => ({ num_cpus: 1, memory_bytes: 1024, num_gpus: 0, num_nodes: nodes, runtime_seconds: 60, scheduler_config_id: sched });
+    await s1.insertMany('jobs', '8', [
+      { name: 'plain', status: 'ready', command: 'x', internal: internal(1, '') },
+      { name: 'two-nodes', status: 'ready', command: 'x', internal: internal(2, '') },
+      { name: 'bound', status: 'ready', command: 'x', internal: internal(1, 'slurm_schedulers/3') },
+    ]);
+    await s1.close();
+    // What layout 1 had: the other stored columns, not these two.
+    const raw = new Database(path);
+    raw.exec('ALTER TABLE jobs DROP COLUMN s_nodes; ALTER TABLE jobs DROP COLUMN s_sched; ALTER TABLE jobs DROP COLUMN s_holder');
+    raw.pragma('user_version = 1');
+    raw.close();
+
+    const s2 = new SqliteGraphStore({ path });
+    await s2.open();
+    try {
+      const db = s2.database;
+      expect(mismatches(db)).toEqual([]);
+      expect(db.prepare(`SELECT s_nodes, s_sched FROM jobs WHERE workflow = '8' ORDER BY rid`).all()).toEqual([
+        { s_nodes: 1, s_sched: '' },
+        { s_nodes: 2, s_sched: '' },
+        { s_nodes: 1, s_sched: 'slurm_schedulers/3' },
+      ]);
+      expect(db.pragma('user_version', { simple: true })).toBe(STORE_LAYOUT_VERSION);
+      const worker = { num_cpus: 8, memory_gb: 1, num_gpus: 0, num_nodes: 1, time_limit: null };
+      expect((await prepareJobsForSubmission(s2, '8', worker, { limit: 8, sortMethod: 'none' })).jobs.map((j) => j.name)).toEqual(['plain']);
+      const bound = { ...worker, scheduler_config_id: 'slurm_schedulers/3' };
+      expect((await prepareJobsForSubmission(s2, '8', bound, { limit: 8, sortMethod: 'none' })).jobs.map((j) => j.name)).toEqual(['bound']);
+      expect(mismatches(db)).toEqual([]);
+    } finally {
+      await s2.close();
+    }
+  });
+
   it('a file made with the generated columns gets the stored ones, their values and the new indexes at open, and claims from them', async () => {
     const path = join(dir, 'old.db');
     const s1 = new SqliteGraphStore({ path });
