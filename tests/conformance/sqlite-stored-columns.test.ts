@@ -109,6 +109,20 @@ describe('sqlite stored job columns', () => {
     return db.prepare(`SELECT key, body, ${JOB_COLUMNS.map(([, c]) => c).join(', ')} FROM jobs WHERE ${conds.join(' OR ')}`).all();
   }
 
+  /**
+   * Mark the file at `path` as made by layout `version` (PRAGMA user_version, see
+   * STORE_LAYOUT_VERSION) and open it with the store, whose open migrates it: every stored column
+   * then holds its field.
+   */
+  async function reopenFromLayout(raw: Database.Database, path: string, version: number): Promise<SqliteGraphStore> {
+    raw.pragma(`user_version = ${version}`);
+    raw.close();
+    const store = new SqliteGraphStore({ path });
+    await store.open();
+    expect(mismatches(store.database)).toEqual([]);
+    return store;
+  }
+
   const jobOf = (v: unknown, i: number): Record<string, unknown> => ({
     name: i % 3 === 0 ? v : `j${i}`,
     status: v,
@@ -171,14 +185,9 @@ describe('sqlite stored job columns', () => {
     // What layout 1 had: the other stored columns, not these two.
     const raw = new Database(path);
     raw.exec('ALTER TABLE jobs DROP COLUMN s_nodes; ALTER TABLE jobs DROP COLUMN s_sched; ALTER TABLE jobs DROP COLUMN s_holder');
-    raw.pragma('user_version = 1');
-    raw.close();
-
-    const s2 = new SqliteGraphStore({ path });
-    await s2.open();
+    const s2 = await reopenFromLayout(raw, path, 1);
     try {
       const db = s2.database;
-      expect(mismatches(db)).toEqual([]);
       expect(db.prepare(`SELECT s_nodes, s_sched FROM jobs WHERE workflow = '8' ORDER BY rid`).all()).toEqual([
         { s_nodes: 1, s_sched: '' },
         { s_nodes: 2, s_sched: '' },
@@ -224,15 +233,10 @@ describe('sqlite stored job columns', () => {
       { name: 'odd', status: true, internal: { num_gpus: 'two', num_cpus: [1], memory_bytes: null } },
     ];
     bodies.forEach((b, i) => ins.run(String(900 + i), JSON.stringify(b), JSON.stringify(b)));
-    // A file of a version before the layout mark (PRAGMA user_version, see STORE_LAYOUT_VERSION).
-    raw.pragma('user_version = 0');
-    raw.close();
-
-    const s2 = new SqliteGraphStore({ path });
-    await s2.open();
+    // A file of a version before the layout mark.
+    const s2 = await reopenFromLayout(raw, path, 0);
     try {
       const db = s2.database;
-      expect(mismatches(db)).toEqual([]);
       const idx = (db.prepare(`SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'jobs' ORDER BY name`).all() as { name: string; sql: string | null }[]);
       expect(idx.map((r) => r.name)).toEqual([
         'ix_jobs_s_name',
