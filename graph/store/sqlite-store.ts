@@ -124,13 +124,6 @@ function conditionsOf(where: Where | undefined): Condition[] {
   return Object.entries(where as Record<string, unknown>).map(([field, value]) => ({ field, op: '==' as const, value }));
 }
 
-/**
- * What a condition compiles to, without its SQL: 'n' (a NULL test), 'l<status>' (a status literal
- * inlined, so the partial claim indexes can be used; see sqlite-schema.ts), 'p' (one parameter) or
- * 'i<n>' (a list of n parameters); its parameters are pushed onto `params`. null: an unknown
- * operator. find() keys its statements by these kinds and whereSql() builds its SQL from them, so
- * the two always agree on the parameters.
- */
 /** 'l<status>' strings made once each (conditionKind runs for every condition of every find). */
 const LITERAL_KINDS = new Map<string, string>();
 
@@ -143,6 +136,13 @@ function literalKind(status: string): string {
   return kind;
 }
 
+/**
+ * What a condition compiles to, without its SQL: 'n' (a NULL test), 'l<status>' (a status literal
+ * inlined, so the partial claim indexes can be used; see sqlite-schema.ts), 'p' (one parameter) or
+ * 'i<n>' (a list of n parameters); its parameters are pushed onto `params`. null: an unknown
+ * operator. find() keys its statements by these kinds and whereSql() builds its SQL from them, so
+ * the two always agree on the parameters.
+ */
 function conditionKind(c: Condition, inlineStatus: boolean, params: unknown[]): string | null {
   switch (c.op) {
     case '==':
